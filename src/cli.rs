@@ -1,0 +1,479 @@
+//! The `qunfa` command: `serve`, `worker`, `admin …` (INTERFACE.md).
+//! Every failure ends in one line on stderr and a non-zero exit.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{App, Running};
+use crate::clock::{format_date, parse_date};
+use crate::config::Settings;
+use crate::domain::accounts::{
+    Customer, Md5Digest, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
+    ServiceType, Username, hash_credential,
+};
+use crate::domain::email::EmailAddress;
+use crate::store::{NewCustomer, StoreError};
+
+#[derive(Parser)]
+#[command(name = "qunfa", version, about = "Self-hosted bulk e-mail platform", propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The API, console, tracking, scheduler and delivery in one process.
+    Serve,
+    /// Scheduler and delivery only, no HTTP.
+    Worker,
+    /// Administration the vendor API has no call for.
+    Admin {
+        #[command(subcommand)]
+        command: Admin,
+    },
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Customers: the accounts that send.
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCmd,
+    },
+    /// A customer's bulk-send service and credits.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCmd,
+    },
+    /// Managers: administer domains and customers.
+    Manager {
+        #[command(subcommand)]
+        command: OperatorCmd,
+    },
+    /// Agents: resell to their own customers.
+    Agent {
+        #[command(subcommand)]
+        command: OperatorCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCmd {
+    /// Adds a customer and prints its id.
+    Add(CustomerAdd),
+    /// Lists every customer with its service.
+    List,
+    /// Shows one customer, its service and its credit history.
+    Show(UserArg),
+    /// Sets a customer's password.
+    Passwd(UserPassword),
+    /// Bars a customer from logging in.
+    Disable(UserArg),
+    /// Lets a disabled customer log in again.
+    Enable(UserArg),
+}
+
+#[derive(Args)]
+struct CustomerAdd {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    password: String,
+    #[arg(long, default_value = "")]
+    company: String,
+    #[arg(long, default_value = "")]
+    contact: String,
+    #[arg(long, default_value = "")]
+    phone: String,
+    #[arg(long, default_value = "")]
+    mobile: String,
+    #[arg(long, default_value = "")]
+    email: String,
+    #[arg(long, default_value = "")]
+    im: String,
+    #[arg(long, default_value = "")]
+    address: String,
+    /// The agent that owns this customer.
+    #[arg(long)]
+    agent: Option<String>,
+}
+
+#[derive(Args)]
+struct UserArg {
+    #[arg(long)]
+    username: String,
+}
+
+#[derive(Args)]
+struct UserPassword {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    password: String,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Changes a customer's service; prints the result.
+    Set(ServiceSet),
+}
+
+#[derive(Args)]
+struct ServiceSet {
+    #[arg(long)]
+    username: String,
+    /// enabled | disabled
+    #[arg(long)]
+    status: Option<String>,
+    /// all | day
+    #[arg(long = "type")]
+    service_type: Option<String>,
+    /// local | remote
+    #[arg(long)]
+    send_type: Option<String>,
+    /// Sets the credits available and bought (all), or the daily allowance (day).
+    #[arg(long)]
+    quota: Option<String>,
+    /// Buys this many more.
+    #[arg(long)]
+    add: Option<String>,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    begin: Option<String>,
+    /// YYYY-MM-DD, inclusive
+    #[arg(long)]
+    end: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Adds an account and prints its id.
+    Add(UserPassword),
+    /// Sets an account's password.
+    Passwd(UserPassword),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            }
+            // One line: clap's first, without its usage and help hints.
+            let text = e.render().to_string();
+            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            eprintln!("qunfa: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    let quiet = matches!(cli.command, Command::Admin { .. });
+    init_logging(quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qunfa: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("qunfa: {}", chain.join(": ").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("QUNFA_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.settings.validate()?;
+    match cli.command {
+        Command::Serve => {
+            let running = Running::start(config).await?;
+            tracing::info!(
+                "qunfa listening on http://{} ({}, data dir {})",
+                running.addr,
+                running.app.store.backend(),
+                running.app.config.data_dir.display()
+            );
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await
+        }
+        Command::Worker => {
+            let app = App::init(config).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
+            tracing::info!("qunfa worker running ({})", app.store.backend());
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            engine.await?;
+            app.store.close().await;
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let app = App::init(config).await?;
+            let result = admin(&app, command).await;
+            app.store.close().await;
+            result
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn username(s: &str) -> anyhow::Result<Username> {
+    Username::parse(s).map_err(|e| anyhow!("invalid --username: {e}"))
+}
+
+fn password_hash(plain: &str) -> anyhow::Result<String> {
+    if plain.is_empty() {
+        bail!("invalid --password: it is empty");
+    }
+    Ok(hash_credential(&Md5Digest::of_plain(plain)))
+}
+
+fn count(flag: &str, s: &str) -> anyhow::Result<i64> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| anyhow!("invalid {flag}: '{s}' is not a whole number of credits"))
+}
+
+async fn customer_named(app: &App, name: &str) -> anyhow::Result<Customer> {
+    let u = username(name)?;
+    app.store
+        .customer_by_username(&u.key())
+        .await?
+        .ok_or_else(|| anyhow!("unknown customer '{name}'"))
+}
+
+async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
+    let now = app.clock.now();
+    match command {
+        Admin::Customer { command } => match command {
+            CustomerCmd::Add(a) => {
+                let name = username(&a.username)?;
+                let email = a.email.trim();
+                if !email.is_empty() && EmailAddress::parse(email).is_none() {
+                    bail!("invalid --email: '{email}' is not an e-mail address");
+                }
+                let agent = a.agent.as_deref().map(username).transpose()?;
+                let hash = password_hash(&a.password)?;
+                let profile = Profile {
+                    company: a.company.trim().to_string(),
+                    contact: a.contact.trim().to_string(),
+                    phone: a.phone.trim().to_string(),
+                    mobile: a.mobile.trim().to_string(),
+                    email: email.to_string(),
+                    im: a.im.trim().to_string(),
+                    address: a.address.trim().to_string(),
+                };
+                let new = NewCustomer { username: name.clone(), password_hash: hash, profile, agent };
+                match app.store.create_customer(new, now).await {
+                    Ok(id) => println!("{id}"),
+                    Err(StoreError::Duplicate(_)) => bail!("customer '{name}' already exists"),
+                    Err(StoreError::NotFound(_)) => {
+                        bail!("unknown agent '{}'", a.agent.unwrap_or_default())
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            CustomerCmd::List => {
+                let today = app.clock.today();
+                println!("id\tusername\tcompany\tagent\tstatus\ttype\tavailable\tbought\tbegin\tend\tlogin");
+                for c in app.store.list_customers().await? {
+                    let s = app.store.service(c.id).await?;
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        c.id,
+                        c.username,
+                        c.profile.company,
+                        c.agent.as_deref().unwrap_or("-"),
+                        s.status.as_str(),
+                        s.service_type.as_str(),
+                        s.available(today),
+                        s.qty_buytotal,
+                        s.begin_text(),
+                        s.end_text(),
+                        if c.disabled { "disabled" } else { "enabled" },
+                    );
+                }
+            }
+            CustomerCmd::Show(u) => {
+                let c = customer_named(app, &u.username).await?;
+                let s = app.store.service(c.id).await?;
+                let p = &c.profile;
+                for (k, v) in [
+                    ("id", c.id.to_string()),
+                    ("username", c.username.clone()),
+                    ("login", if c.disabled { "disabled" } else { "enabled" }.to_string()),
+                    ("agent", c.agent.clone().unwrap_or_default()),
+                    ("company", p.company.clone()),
+                    ("contact", p.contact.clone()),
+                    ("phone", p.phone.clone()),
+                    ("mobile", p.mobile.clone()),
+                    ("email", p.email.clone()),
+                    ("im", p.im.clone()),
+                    ("address", p.address.clone()),
+                ] {
+                    println!("{k}: {v}");
+                }
+                print_service(app, &s);
+                println!("ledger:");
+                for e in app.store.ledger(c.id).await? {
+                    println!(
+                        "  {}\t{}\t{:+}\t{}\t{}",
+                        app.clock.format_datetime(e.at),
+                        e.kind.as_str(),
+                        e.amount,
+                        e.balance,
+                        e.reason
+                    );
+                }
+            }
+            CustomerCmd::Passwd(a) => {
+                let name = username(&a.username)?;
+                let hash = password_hash(&a.password)?;
+                if !app.store.set_password_hash(Role::Customer, &name.key(), &hash).await? {
+                    bail!("unknown customer '{name}'");
+                }
+            }
+            CustomerCmd::Disable(u) => set_disabled(app, &u.username, true).await?,
+            CustomerCmd::Enable(u) => set_disabled(app, &u.username, false).await?,
+        },
+        Admin::Service { command: ServiceCmd::Set(s) } => {
+            let c = customer_named(app, &s.username).await?;
+            let change = ServiceChange {
+                status: s
+                    .status
+                    .as_deref()
+                    .map(|v| ServiceStatus::parse(v).ok_or_else(|| anyhow!("invalid --status: '{v}' is not enabled or disabled")))
+                    .transpose()?,
+                service_type: s
+                    .service_type
+                    .as_deref()
+                    .map(|v| ServiceType::parse(v).ok_or_else(|| anyhow!("invalid --type: '{v}' is not all or day")))
+                    .transpose()?,
+                send_type: s
+                    .send_type
+                    .as_deref()
+                    .map(|v| SendType::parse(v).ok_or_else(|| anyhow!("invalid --send-type: '{v}' is not local or remote")))
+                    .transpose()?,
+                begin: s
+                    .begin
+                    .as_deref()
+                    .map(|v| parse_date(v).map_err(|_| anyhow!("invalid --begin: '{v}' is not a date YYYY-MM-DD")))
+                    .transpose()?,
+                end: s
+                    .end
+                    .as_deref()
+                    .map(|v| parse_date(v).map_err(|_| anyhow!("invalid --end: '{v}' is not a date YYYY-MM-DD")))
+                    .transpose()?,
+                quota: s.quota.as_deref().map(|v| count("--quota", v)).transpose()?,
+                add: s.add.as_deref().map(|v| count("--add", v)).transpose()?,
+            };
+            if change.add == Some(0) {
+                bail!("invalid --add: it must be at least 1");
+            }
+            let service = app
+                .store
+                .change_service(c.id, &change, now, app.clock.today())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Other(reason) => anyhow!("invalid service change: {reason}"),
+                    e => e.into(),
+                })?;
+            print_service(app, &service);
+        }
+        Admin::Manager { command } => operator(app, Role::Manager, command, now).await?,
+        Admin::Agent { command } => operator(app, Role::Agent, command, now).await?,
+    }
+    Ok(())
+}
+
+async fn set_disabled(app: &App, name: &str, disabled: bool) -> anyhow::Result<()> {
+    let u = username(name)?;
+    if !app.store.set_customer_disabled(&u.key(), disabled).await? {
+        bail!("unknown customer '{u}'");
+    }
+    Ok(())
+}
+
+async fn operator(app: &App, role: Role, command: OperatorCmd, now: i64) -> anyhow::Result<()> {
+    match command {
+        OperatorCmd::Add(a) => {
+            let name = username(&a.username)?;
+            let hash = password_hash(&a.password)?;
+            match app.store.create_operator(role, &name, &hash, now).await {
+                Ok(id) => println!("{id}"),
+                Err(StoreError::Duplicate(_)) => bail!("{} '{name}' already exists", role.as_str()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        OperatorCmd::Passwd(a) => {
+            let name = username(&a.username)?;
+            let hash = password_hash(&a.password)?;
+            if !app.store.set_password_hash(role, &name.key(), &hash).await? {
+                bail!("unknown {} '{name}'", role.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_service(app: &App, s: &Service) {
+    let today = app.clock.today();
+    for (k, v) in [
+        ("service_status", s.status.as_str().to_string()),
+        ("service_type", s.service_type.as_str().to_string()),
+        ("send_type", s.send_type.as_str().to_string()),
+        ("beginning_date", s.begin_text()),
+        ("expiration_date", s.end_text()),
+        ("qty_available", s.available(today).to_string()),
+        ("qty_buytotal", s.qty_buytotal.to_string()),
+        ("usable_today", format!("{} ({})", if s.is_usable(today) { "yes" } else { "no" }, format_date(today))),
+    ] {
+        println!("{k}: {v}");
+    }
+}

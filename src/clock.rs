@@ -1,0 +1,177 @@
+//! The one clock. Instants are stored as UTC seconds; `QUNFA_TIMEZONE`
+//! converts what the API reads and writes and sets the day boundaries
+//! (API.md D-8, H-11).
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+
+/// Why a date or date-time from a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("not a date like 2012-03-02")]
+    BadDate,
+    #[error("not a date-time like 2012-07-31 12:00")]
+    BadDateTime,
+    #[error("this local time does not exist (daylight-saving gap)")]
+    Gap,
+}
+
+/// The empty date-time the vendor's clients expect (Part G).
+pub const NO_DATETIME: &str = "0000-00-00 00:00:00";
+/// The empty date (H-14).
+pub const NO_DATE: &str = "0000-00-00";
+
+#[derive(Clone, Debug)]
+pub struct Clock {
+    tz: TimeZone,
+}
+
+impl Clock {
+    pub fn new(tz: TimeZone) -> Self {
+        Clock { tz }
+    }
+
+    /// Now, in UTC seconds.
+    pub fn now(&self) -> i64 {
+        Timestamp::now().as_second()
+    }
+
+    /// Today's date in the configured zone.
+    pub fn today(&self) -> Date {
+        self.tz.to_datetime(Timestamp::now()).date()
+    }
+
+    /// The local date an instant falls on.
+    pub fn date_of(&self, unix: i64) -> Date {
+        self.tz.to_datetime(ts(unix)).date()
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` in the configured zone.
+    pub fn format_datetime(&self, unix: i64) -> String {
+        self.tz.to_datetime(ts(unix)).strftime("%Y-%m-%d %H:%M:%S").to_string()
+    }
+
+    /// Like [`Self::format_datetime`], with the vendor's empty value for "never".
+    pub fn format_opt_datetime(&self, unix: Option<i64>) -> String {
+        unix.map_or_else(|| NO_DATETIME.to_string(), |u| self.format_datetime(u))
+    }
+
+    /// A local date-time (D-8) as a UTC instant: a gap is refused, a fold takes
+    /// the earlier instant (H-11).
+    pub fn parse_datetime(&self, s: &str) -> Result<i64, TimeError> {
+        let dt = parse_local_datetime(s)?;
+        self.local_to_unix(dt)
+    }
+
+    /// The instant a local date begins.
+    pub fn start_of_day(&self, date: Date) -> i64 {
+        let dt = date.to_datetime(jiff::civil::Time::midnight());
+        // Midnight can fall in a gap in a few zones; the gap's end is the day's start.
+        match self.tz.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Gap { after, .. } => after
+                .to_timestamp(dt)
+                .map_or(0, |t| t.as_second()),
+            _ => self.local_to_unix(dt).unwrap_or(0),
+        }
+    }
+
+    fn local_to_unix(&self, dt: DateTime) -> Result<i64, TimeError> {
+        let amb = self.tz.to_ambiguous_timestamp(dt);
+        if let AmbiguousOffset::Gap { .. } = amb.offset() {
+            return Err(TimeError::Gap);
+        }
+        amb.earlier().map(|t| t.as_second()).map_err(|_| TimeError::BadDateTime)
+    }
+}
+
+fn ts(unix: i64) -> Timestamp {
+    Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// `YYYY-MM-DD`, with one-digit month and day accepted, a real calendar date.
+pub fn parse_date(s: &str) -> Result<Date, TimeError> {
+    let mut parts = s.split('-');
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TimeError::BadDate);
+    };
+    let num = |p: &str, min: usize, max: usize| -> Result<i16, TimeError> {
+        if p.len() < min || p.len() > max || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TimeError::BadDate);
+        }
+        p.parse().map_err(|_| TimeError::BadDate)
+    };
+    let (y, m, d) = (num(y, 4, 4)?, num(m, 1, 2)?, num(d, 1, 2)?);
+    Date::new(y, m as i8, d as i8).map_err(|_| TimeError::BadDate)
+}
+
+/// `YYYY-M-D H:MM[:SS]`, separator a space or `T` (D-8).
+pub fn parse_local_datetime(s: &str) -> Result<DateTime, TimeError> {
+    let (date, time) = s
+        .split_once([' ', 'T'])
+        .ok_or(TimeError::BadDateTime)?;
+    let date = parse_date(date).map_err(|_| TimeError::BadDateTime)?;
+    let fields: Vec<&str> = time.split(':').collect();
+    let digits = |p: &str, min: usize, max: usize, limit: i8| -> Result<i8, TimeError> {
+        if p.len() < min || p.len() > max || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TimeError::BadDateTime);
+        }
+        let v: i8 = p.parse().map_err(|_| TimeError::BadDateTime)?;
+        if v > limit { Err(TimeError::BadDateTime) } else { Ok(v) }
+    };
+    let (h, mi, sec) = match fields.as_slice() {
+        [h, m] => (digits(h, 1, 2, 23)?, digits(m, 2, 2, 59)?, 0),
+        [h, m, sec] => (digits(h, 1, 2, 23)?, digits(m, 2, 2, 59)?, digits(sec, 2, 2, 59)?),
+        _ => return Err(TimeError::BadDateTime),
+    };
+    Ok(date.to_datetime(jiff::civil::Time::new(h, mi, sec, 0).map_err(|_| TimeError::BadDateTime)?))
+}
+
+pub fn format_date(d: Date) -> String {
+    d.strftime("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shanghai() -> Clock {
+        Clock::new(TimeZone::get("Asia/Shanghai").unwrap())
+    }
+
+    #[test]
+    fn dates_accept_short_forms_and_refuse_impossible_ones() {
+        assert_eq!(format_date(parse_date("2012-7-4").unwrap()), "2012-07-04");
+        assert_eq!(parse_date("2012-02-30"), Err(TimeError::BadDate));
+        assert_eq!(parse_date("12-02-03"), Err(TimeError::BadDate));
+        assert_eq!(parse_date("2012-02-03-1"), Err(TimeError::BadDate));
+        assert_eq!(parse_date("2012-+2-03"), Err(TimeError::BadDate));
+    }
+
+    #[test]
+    fn datetimes_round_trip_through_the_zone() {
+        let c = shanghai();
+        let u = c.parse_datetime("2012-7-4 16:08").unwrap();
+        assert_eq!(c.format_datetime(u), "2012-07-04 16:08:00");
+        assert_eq!(u, 1341389280);
+        assert_eq!(c.parse_datetime("2012-07-31T12:00:59").map(|u| c.format_datetime(u)).unwrap(), "2012-07-31 12:00:59");
+        assert!(c.parse_datetime("2012-07-31 24:00").is_err());
+        assert!(c.parse_datetime("2012-07-31 12:60").is_err());
+        assert!(c.parse_datetime("2012-07-31").is_err());
+    }
+
+    #[test]
+    fn gaps_are_refused_and_folds_take_the_earlier_instant() {
+        let c = Clock::new(TimeZone::get("America/New_York").unwrap());
+        assert_eq!(c.parse_datetime("2024-03-10 02:30"), Err(TimeError::Gap));
+        let fold = c.parse_datetime("2024-11-03 01:30").unwrap();
+        // 01:30 EDT (UTC-4) is the earlier of the two.
+        assert_eq!(fold, 1730611800);
+    }
+
+    #[test]
+    fn never_is_all_zeros() {
+        assert_eq!(shanghai().format_opt_datetime(None), NO_DATETIME);
+    }
+}

@@ -1,0 +1,419 @@
+//! Settings: every one is an environment variable and a same-named flag
+//! (INTERFACE.md "Settings"); a flag wins. This is the only module that reads
+//! the environment. Raw strings are taken from clap and validated here, so a
+//! bad value stops the program with one line naming the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+/// The raw settings as given on the command line or in the environment.
+#[derive(clap::Args, Clone, Default)]
+pub struct Settings {
+    /// Home of the SQLite database, files, keys and the link-signing secret.
+    #[arg(long, env = "QUNFA_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// `postgres://user@host:port/db` or `sqlite://path`; default: SQLite in the data dir.
+    #[arg(long, env = "QUNFA_DATABASE_URL", global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// HTTP listen address.
+    #[arg(long, env = "QUNFA_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Base URL written into tracking, click and unsubscribe links.
+    #[arg(long, env = "QUNFA_PUBLIC_URL", global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// `host:port` or `user:pass@host:port` of a smarthost; unset: direct to MX.
+    #[arg(long, env = "QUNFA_SMTP_RELAY", global = true, value_name = "HOST:PORT")]
+    pub smtp_relay: Option<String>,
+    /// Waits between delivery attempts, e.g. `5m,10m,30m,1h,2h,4h`.
+    #[arg(long, env = "QUNFA_RETRY_DELAYS", global = true, value_name = "LIST")]
+    pub retry_delays: Option<String>,
+    /// Name used in EHLO and Message-IDs.
+    #[arg(long, env = "QUNFA_HELO_NAME", global = true, value_name = "NAME")]
+    pub helo_name: Option<String>,
+    /// Where attachments and import files are kept.
+    #[arg(long, env = "QUNFA_FILES_DIR", global = true, value_name = "DIR")]
+    pub files_dir: Option<String>,
+    /// Largest import file accepted, e.g. `512MiB`.
+    #[arg(long, env = "QUNFA_IMPORT_MAX", global = true, value_name = "SIZE")]
+    pub import_max: Option<String>,
+    /// Hosts the console login may send a browser back to.
+    #[arg(long, env = "QUNFA_ERRURL_HOSTS", global = true, value_name = "HOSTS")]
+    pub errurl_hosts: Option<String>,
+    /// Hits this soon after delivery are taken for scanners, e.g. `10s`.
+    #[arg(long, env = "QUNFA_SCANNER_WINDOW", global = true, value_name = "DURATION")]
+    pub scanner_window: Option<String>,
+    /// IANA time zone of every date and time the API reads or writes.
+    #[arg(long, env = "QUNFA_TIMEZONE", global = true, value_name = "ZONE")]
+    pub timezone: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(u) => write!(f, "{}", redact_userinfo(u)),
+        }
+    }
+}
+
+/// An SMTP smarthost.
+#[derive(Clone)]
+pub struct Relay {
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let user = if self.credentials.is_some() { "***@" } else { "" };
+        write!(f, "{user}{}:{}", self.host, self.port)
+    }
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub smtp_relay: Option<Relay>,
+    pub retry_delays: Vec<Duration>,
+    pub helo_name: String,
+    /// `None`: keep files in the database (PostgreSQL without a files dir).
+    pub files_dir: Option<PathBuf>,
+    pub import_max: u64,
+    pub errurl_hosts: Vec<String>,
+    pub scanner_window: Duration,
+    pub timezone: TimeZone,
+    pub timezone_name: String,
+}
+
+/// A setting with a bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting, reason: reason.into() }
+}
+
+/// An unset or empty value both mean "use the default".
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(given(&self.data_dir).unwrap_or("./qunfa-data"));
+
+        let database = match given(&self.database_url) {
+            None => DatabaseUrl::Sqlite(data_dir.join("qunfa.db")),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                DatabaseUrl::Postgres(u.to_string())
+            }
+            Some(u) if u.starts_with("sqlite://") => {
+                let path = u.trim_start_matches("sqlite://");
+                if path.is_empty() {
+                    return Err(bad("QUNFA_DATABASE_URL", "sqlite:// needs a file path"));
+                }
+                DatabaseUrl::Sqlite(PathBuf::from(path))
+            }
+            Some(_) => {
+                return Err(bad(
+                    "QUNFA_DATABASE_URL",
+                    "expected postgres://… or sqlite://…",
+                ));
+            }
+        };
+
+        let listen_s = given(&self.listen).unwrap_or("127.0.0.1:8080");
+        let listen: SocketAddr = listen_s
+            .parse()
+            .map_err(|_| bad("QUNFA_LISTEN", format!("'{listen_s}' is not an address:port")))?;
+
+        let public_url = match given(&self.public_url) {
+            None => format!("http://{listen}"),
+            Some(u) => {
+                let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+                if !ok {
+                    return Err(bad("QUNFA_PUBLIC_URL", "expected an http:// or https:// URL"));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+        };
+
+        let smtp_relay = given(&self.smtp_relay).map(parse_relay).transpose()?;
+
+        let retry_delays = match given(&self.retry_delays) {
+            None => ["5m", "10m", "30m", "1h", "2h", "4h"]
+                .iter()
+                .map(|s| parse_duration(s).expect("default delays parse"))
+                .collect(),
+            Some(list) => list
+                .split(',')
+                .map(|s| {
+                    parse_duration(s.trim())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| bad("QUNFA_RETRY_DELAYS", format!("'{}' is not a duration like 5m", s.trim())))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
+        let helo_name = match given(&self.helo_name) {
+            Some(h) => {
+                if !is_host_name(h) {
+                    return Err(bad("QUNFA_HELO_NAME", format!("'{h}' is not a host name")));
+                }
+                h.to_string()
+            }
+            None => system_host_name(),
+        };
+
+        let files_dir = match (given(&self.files_dir), &database) {
+            (Some(d), _) => Some(PathBuf::from(d)),
+            (None, DatabaseUrl::Sqlite(_)) => Some(data_dir.join("files")),
+            (None, DatabaseUrl::Postgres(_)) => None,
+        };
+
+        let import_max = match given(&self.import_max) {
+            None => 512 * 1024 * 1024,
+            Some(s) => parse_size(s)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("QUNFA_IMPORT_MAX", format!("'{s}' is not a size like 512MiB")))?,
+        };
+
+        let errurl_hosts = match given(&self.errurl_hosts) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    let host = h.rsplit_once(':').map_or(h, |(host, port)| {
+                        if port.parse::<u16>().is_ok() { host } else { h }
+                    });
+                    if is_host_name(host) {
+                        Ok(h.to_ascii_lowercase())
+                    } else {
+                        Err(bad("QUNFA_ERRURL_HOSTS", format!("'{h}' is not host or host:port")))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
+        let scanner_window = match given(&self.scanner_window) {
+            None => Duration::from_secs(10),
+            Some(s) => parse_duration(s)
+                .ok_or_else(|| bad("QUNFA_SCANNER_WINDOW", format!("'{s}' is not a duration like 10s")))?,
+        };
+
+        let (timezone, timezone_name) = match given(&self.timezone) {
+            Some(name) => {
+                let tz = TimeZone::get(name)
+                    .map_err(|_| bad("QUNFA_TIMEZONE", format!("'{name}' is not an IANA time zone")))?;
+                (tz, name.to_string())
+            }
+            None => {
+                let tz = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+                let name = tz.iana_name().unwrap_or("UTC").to_string();
+                (tz, name)
+            }
+        };
+
+        Ok(Config {
+            data_dir,
+            database,
+            listen,
+            public_url,
+            smtp_relay,
+            retry_delays,
+            helo_name,
+            files_dir,
+            import_max,
+            errurl_hosts,
+            scanner_window,
+            timezone,
+            timezone_name,
+        })
+    }
+}
+
+fn parse_relay(s: &str) -> Result<Relay, ConfigError> {
+    let err = || bad("QUNFA_SMTP_RELAY", "expected host:port or user:pass@host:port");
+    let (credentials, hostport) = match s.rsplit_once('@') {
+        Some((userinfo, hp)) => {
+            let (u, p) = userinfo.split_once(':').ok_or_else(err)?;
+            if u.is_empty() {
+                return Err(err());
+            }
+            (Some((u.to_string(), p.to_string())), hp)
+        }
+        None => (None, s),
+    };
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(err)?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(err)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || !(is_host_name(host) || host.parse::<std::net::IpAddr>().is_ok()) {
+        return Err(err());
+    }
+    Ok(Relay { host: host.to_string(), port, credentials })
+}
+
+/// `30s`, `5m`, `1h`, `2d`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// `512MiB`, `10MB`, `4096`, `1GiB`, `64KiB`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn is_host_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn system_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|h| is_host_name(h))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let sep = if rest.contains('/') { "/" } else { "" };
+            format!("{scheme}://{user}:***@{host}{sep}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(f: impl FnOnce(&mut Settings)) -> Settings {
+        let mut s = Settings::default();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Settings::default().validate().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.retry_delays.len(), 6);
+        assert_eq!(c.retry_delays[3], Duration::from_secs(3600));
+        assert_eq!(c.import_max, 512 << 20);
+        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("./qunfa-data/qunfa.db")));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_setting() {
+        let cases: Vec<(Settings, &str)> = vec![
+            (settings(|s| s.listen = Some("nope".into())), "QUNFA_LISTEN"),
+            (settings(|s| s.database_url = Some("mysql://x".into())), "QUNFA_DATABASE_URL"),
+            (settings(|s| s.public_url = Some("ftp://x".into())), "QUNFA_PUBLIC_URL"),
+            (settings(|s| s.smtp_relay = Some("nohost".into())), "QUNFA_SMTP_RELAY"),
+            (settings(|s| s.retry_delays = Some("5m,x".into())), "QUNFA_RETRY_DELAYS"),
+            (settings(|s| s.helo_name = Some("bad name".into())), "QUNFA_HELO_NAME"),
+            (settings(|s| s.import_max = Some("lots".into())), "QUNFA_IMPORT_MAX"),
+            (settings(|s| s.errurl_hosts = Some("a b".into())), "QUNFA_ERRURL_HOSTS"),
+            (settings(|s| s.scanner_window = Some("10y".into())), "QUNFA_SCANNER_WINDOW"),
+            (settings(|s| s.timezone = Some("Mars/Olympus".into())), "QUNFA_TIMEZONE"),
+        ];
+        for (s, name) in cases {
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.setting, name);
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn relay_credentials_are_parsed_and_redacted() {
+        let r = parse_relay("user:p@ss@smtp.example.com:587").unwrap();
+        assert_eq!(r.host, "smtp.example.com");
+        assert_eq!(r.port, 587);
+        assert_eq!(r.credentials, Some(("user".into(), "p@ss".into())));
+        assert_eq!(format!("{r:?}"), "***@smtp.example.com:587");
+        assert_eq!(parse_relay("127.0.0.1:2525").unwrap().port, 2525);
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("10MiB"), Some(10 << 20));
+        assert_eq!(parse_size("64 KiB"), Some(64 << 10));
+        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("h"), None);
+    }
+
+    #[test]
+    fn database_passwords_never_print() {
+        let c = settings(|s| s.database_url = Some("postgres://u:secret@h:5432/db".into()))
+            .validate()
+            .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h:5432/db"));
+    }
+}

@@ -1,0 +1,5 @@
+//! The rules: accounts and credits, addresses. Nothing here knows about
+//! HTTP, XML or SQL.
+
+pub mod accounts;
+pub mod email;

@@ -1,0 +1,178 @@
+//! The vendor-compatible API under `/mm-ms/api/` (credentials in the query)
+//! and `/mm-ms/apinew/` (HTTP Basic). One handler reads the parameters,
+//! authenticates, checks `do`, and hands a [`Call`] to the script's module;
+//! every failure leaves as the XML envelope with HTTP 200 (D-2).
+
+mod account;
+pub mod params;
+pub mod reply;
+pub mod xml;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use base64::Engine;
+
+use self::params::{FORM_LIMIT, Limits, Params};
+use self::reply::{ApiError, ApiResult, Code};
+use super::RouteLabel;
+use super::auth::Secret;
+use crate::app::App;
+use crate::domain::accounts::Role;
+
+/// The two roots of A.1 and H-6.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Api,
+    ApiNew,
+}
+
+impl Root {
+    fn prefix(self) -> &'static str {
+        match self {
+            Root::Api => "/mm-ms/api/",
+            Root::ApiNew => "/mm-ms/apinew/",
+        }
+    }
+}
+
+/// The scripts served; an unknown one is a 404.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Script {
+    Account,
+}
+
+impl Script {
+    fn from_path(name: &str) -> Option<Script> {
+        match name {
+            "account.php" => Some(Script::Account),
+            _ => None,
+        }
+    }
+
+    /// The operations a multi-function script knows (D-3); `None` for the
+    /// single-function scripts, which ignore `do`.
+    fn operations(self) -> Option<&'static [&'static str]> {
+        match self {
+            Script::Account => Some(account::OPERATIONS),
+        }
+    }
+
+    /// Which kind of account a request must authenticate as.
+    fn role(self, _op: Option<&str>, _params: &Params) -> Role {
+        match self {
+            Script::Account => Role::Customer,
+        }
+    }
+}
+
+/// An authenticated request, ready for its operation.
+pub struct Call<'a> {
+    pub app: &'a App,
+    /// The authenticated account's id (a customer's, unless the script says otherwise).
+    pub account_id: i64,
+    pub op: &'a str,
+    pub params: &'a Params,
+}
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/mm-ms/api/{script}", any(api))
+        .route("/mm-ms/apinew/{script}", any(apinew))
+}
+
+async fn api(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(script): Path<String>,
+    req: Request,
+) -> Response {
+    handle(app, Root::Api, script, peer.ip(), req).await
+}
+
+async fn apinew(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(script): Path<String>,
+    req: Request,
+) -> Response {
+    handle(app, Root::ApiNew, script, peer.ip(), req).await
+}
+
+async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Request) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::POST) {
+        let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        return r;
+    }
+    let Some(script) = Script::from_path(&script_name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let label = RouteLabel(format!("{}{script_name}", root.prefix()));
+    let (parts, body) = req.into_parts();
+    let tmp_dir = app.config.data_dir.join("tmp");
+    let limits = Limits { form: FORM_LIMIT, file: app.config.import_max, tmp_dir: &tmp_dir };
+    let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
+    let mut response = match run(&app, root, script, ip, &parts.headers, &params).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    response.extensions_mut().insert(label);
+    response
+}
+
+async fn run(app: &App, root: Root, script: Script, ip: IpAddr, headers: &HeaderMap, params: &Params) -> ApiResult {
+    let op = params.auth_field("do");
+    let role = script.role(op, params);
+    let account_id = authenticate(app, root, role, ip, headers, params)
+        .await
+        .ok_or(ApiError::new(Code::AuthError))?;
+    let op = match script.operations() {
+        Some(ops) => op.filter(|o| ops.contains(o)).ok_or(ApiError::new(Code::UnknownDo))?,
+        None => "",
+    };
+    if let Some(e) = &params.body_error {
+        return Err(e.clone());
+    }
+    let call = Call { app, account_id, op, params };
+    match script {
+        Script::Account => account::call(call).await,
+    }
+}
+
+/// `/api/`: `username` + md5 `password` from the query (or body). `/apinew/`:
+/// the Basic header, else the same parameters (H-6).
+async fn authenticate(
+    app: &App,
+    root: Root,
+    role: Role,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Option<i64> {
+    if root == Root::ApiNew {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let (user, pass) = basic_credentials(value)?;
+            return app.auth.check(role, &user, Secret::DigestOrPlain(&pass), ip).await;
+        }
+    }
+    let user = params.auth_field("username")?;
+    let pass = params.auth_field("password")?;
+    app.auth.check(role, user, Secret::Digest(pass), ip).await
+}
+
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let v = value.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}

@@ -1,0 +1,13 @@
+//! qunfa (群发, "send to many"): a self-hosted bulk e-mail platform with a
+//! vendor-compatible XML API. See DESIGN.md for the shape of the system.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod http;
+pub mod store;
+
+pub use app::{App, Running};
