@@ -71,7 +71,11 @@ async fn load_link_secret(config: &Config, store: &Store) -> anyhow::Result<[u8;
         DatabaseUrl::Postgres(_) => store.setting_or_insert("link_secret", &fresh).await?,
         DatabaseUrl::Sqlite(_) => {
             let path = config.data_dir.join("link-secret");
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut f) => {
                     use std::io::Write;
                     #[cfg(unix)]
@@ -85,7 +89,9 @@ async fn load_link_secret(config: &Config, store: &Store) -> anyhow::Result<[u8;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?,
-                Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
             }
         }
     };
@@ -120,7 +126,13 @@ impl Running {
             let _ = http_stop.wait_for(|s| *s).await;
         }));
         let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
-        Ok(Running { addr, app, stop, http, engine })
+        Ok(Running {
+            addr,
+            app,
+            stop,
+            http,
+            engine,
+        })
     }
 
     /// Stops accepting, lets requests in flight finish, stops the engine and

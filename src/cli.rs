@@ -10,14 +10,19 @@ use crate::app::{App, Running};
 use crate::clock::{format_date, parse_date};
 use crate::config::Settings;
 use crate::domain::accounts::{
-    Customer, Md5Digest, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
-    ServiceType, Username, hash_credential,
+    Customer, Md5Digest, Profile, Role, SendType, Service, ServiceChange, ServiceStatus, ServiceType,
+    Username, hash_credential,
 };
 use crate::domain::email::EmailAddress;
 use crate::store::{NewCustomer, StoreError};
 
 #[derive(Parser)]
-#[command(name = "qunfa", version, about = "Self-hosted bulk e-mail platform", propagate_version = true)]
+#[command(
+    name = "qunfa",
+    version,
+    about = "Self-hosted bulk e-mail platform",
+    propagate_version = true
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,
@@ -26,6 +31,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// The API, console, tracking, scheduler and delivery in one process.
     Serve,
@@ -137,10 +143,10 @@ struct ServiceSet {
     #[arg(long)]
     send_type: Option<String>,
     /// Sets the credits available and bought (all), or the daily allowance (day).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     quota: Option<String>,
     /// Buys this many more.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     add: Option<String>,
     /// YYYY-MM-DD
     #[arg(long)]
@@ -168,12 +174,21 @@ pub fn main() -> ExitCode {
                 || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             {
                 let _ = e.print();
-                return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+                return if e.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
             }
-            // One line: clap's first, without its usage and help hints.
+            // One line: clap's first paragraph, without its usage and help hints.
             let text = e.render().to_string();
-            let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-            eprintln!("qunfa: {}", line.trim_start_matches("error: "));
+            let first: Vec<&str> = text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("qunfa: {}", first.join(" ").trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
@@ -203,6 +218,7 @@ fn init_logging(quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -309,7 +325,12 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                     im: a.im.trim().to_string(),
                     address: a.address.trim().to_string(),
                 };
-                let new = NewCustomer { username: name.clone(), password_hash: hash, profile, agent };
+                let new = NewCustomer {
+                    username: name.clone(),
+                    password_hash: hash,
+                    profile,
+                    agent,
+                };
                 match app.store.create_customer(new, now).await {
                     Ok(id) => println!("{id}"),
                     Err(StoreError::Duplicate(_)) => bail!("customer '{name}' already exists"),
@@ -347,7 +368,10 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                 for (k, v) in [
                     ("id", c.id.to_string()),
                     ("username", c.username.clone()),
-                    ("login", if c.disabled { "disabled" } else { "enabled" }.to_string()),
+                    (
+                        "login",
+                        if c.disabled { "disabled" } else { "enabled" }.to_string(),
+                    ),
                     ("agent", c.agent.clone().unwrap_or_default()),
                     ("company", p.company.clone()),
                     ("contact", p.contact.clone()),
@@ -375,40 +399,59 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
             CustomerCmd::Passwd(a) => {
                 let name = username(&a.username)?;
                 let hash = password_hash(&a.password)?;
-                if !app.store.set_password_hash(Role::Customer, &name.key(), &hash).await? {
+                if !app
+                    .store
+                    .set_password_hash(Role::Customer, &name.key(), &hash)
+                    .await?
+                {
                     bail!("unknown customer '{name}'");
                 }
             }
             CustomerCmd::Disable(u) => set_disabled(app, &u.username, true).await?,
             CustomerCmd::Enable(u) => set_disabled(app, &u.username, false).await?,
         },
-        Admin::Service { command: ServiceCmd::Set(s) } => {
+        Admin::Service {
+            command: ServiceCmd::Set(s),
+        } => {
             let c = customer_named(app, &s.username).await?;
             let change = ServiceChange {
                 status: s
                     .status
                     .as_deref()
-                    .map(|v| ServiceStatus::parse(v).ok_or_else(|| anyhow!("invalid --status: '{v}' is not enabled or disabled")))
+                    .map(|v| {
+                        ServiceStatus::parse(v)
+                            .ok_or_else(|| anyhow!("invalid --status: '{v}' is not enabled or disabled"))
+                    })
                     .transpose()?,
                 service_type: s
                     .service_type
                     .as_deref()
-                    .map(|v| ServiceType::parse(v).ok_or_else(|| anyhow!("invalid --type: '{v}' is not all or day")))
+                    .map(|v| {
+                        ServiceType::parse(v)
+                            .ok_or_else(|| anyhow!("invalid --type: '{v}' is not all or day"))
+                    })
                     .transpose()?,
                 send_type: s
                     .send_type
                     .as_deref()
-                    .map(|v| SendType::parse(v).ok_or_else(|| anyhow!("invalid --send-type: '{v}' is not local or remote")))
+                    .map(|v| {
+                        SendType::parse(v)
+                            .ok_or_else(|| anyhow!("invalid --send-type: '{v}' is not local or remote"))
+                    })
                     .transpose()?,
                 begin: s
                     .begin
                     .as_deref()
-                    .map(|v| parse_date(v).map_err(|_| anyhow!("invalid --begin: '{v}' is not a date YYYY-MM-DD")))
+                    .map(|v| {
+                        parse_date(v).map_err(|_| anyhow!("invalid --begin: '{v}' is not a date YYYY-MM-DD"))
+                    })
                     .transpose()?,
                 end: s
                     .end
                     .as_deref()
-                    .map(|v| parse_date(v).map_err(|_| anyhow!("invalid --end: '{v}' is not a date YYYY-MM-DD")))
+                    .map(|v| {
+                        parse_date(v).map_err(|_| anyhow!("invalid --end: '{v}' is not a date YYYY-MM-DD"))
+                    })
                     .transpose()?,
                 quota: s.quota.as_deref().map(|v| count("--quota", v)).transpose()?,
                 add: s.add.as_deref().map(|v| count("--add", v)).transpose()?,
@@ -472,7 +515,14 @@ fn print_service(app: &App, s: &Service) {
         ("expiration_date", s.end_text()),
         ("qty_available", s.available(today).to_string()),
         ("qty_buytotal", s.qty_buytotal.to_string()),
-        ("usable_today", format!("{} ({})", if s.is_usable(today) { "yes" } else { "no" }, format_date(today))),
+        (
+            "usable_today",
+            format!(
+                "{} ({})",
+                if s.is_usable(today) { "yes" } else { "no" },
+                format_date(today)
+            ),
+        ),
     ] {
         println!("{k}: {v}");
     }

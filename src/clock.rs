@@ -49,7 +49,10 @@ impl Clock {
 
     /// `YYYY-MM-DD HH:MM:SS` in the configured zone.
     pub fn format_datetime(&self, unix: i64) -> String {
-        self.tz.to_datetime(ts(unix)).strftime("%Y-%m-%d %H:%M:%S").to_string()
+        self.tz
+            .to_datetime(ts(unix))
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string()
     }
 
     /// Like [`Self::format_datetime`], with the vendor's empty value for "never".
@@ -69,9 +72,7 @@ impl Clock {
         let dt = date.to_datetime(jiff::civil::Time::midnight());
         // Midnight can fall in a gap in a few zones; the gap's end is the day's start.
         match self.tz.to_ambiguous_timestamp(dt).offset() {
-            AmbiguousOffset::Gap { after, .. } => after
-                .to_timestamp(dt)
-                .map_or(0, |t| t.as_second()),
+            AmbiguousOffset::Gap { after, .. } => after.to_timestamp(dt).map_or(0, |t| t.as_second()),
             _ => self.local_to_unix(dt).unwrap_or(0),
         }
     }
@@ -81,7 +82,9 @@ impl Clock {
         if let AmbiguousOffset::Gap { .. } = amb.offset() {
             return Err(TimeError::Gap);
         }
-        amb.earlier().map(|t| t.as_second()).map_err(|_| TimeError::BadDateTime)
+        amb.earlier()
+            .map(|t| t.as_second())
+            .map_err(|_| TimeError::BadDateTime)
     }
 }
 
@@ -92,8 +95,7 @@ fn ts(unix: i64) -> Timestamp {
 /// `YYYY-MM-DD`, with one-digit month and day accepted, a real calendar date.
 pub fn parse_date(s: &str) -> Result<Date, TimeError> {
     let mut parts = s.split('-');
-    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TimeError::BadDate);
     };
     let num = |p: &str, min: usize, max: usize| -> Result<i16, TimeError> {
@@ -108,9 +110,7 @@ pub fn parse_date(s: &str) -> Result<Date, TimeError> {
 
 /// `YYYY-M-D H:MM[:SS]`, separator a space or `T` (D-8).
 pub fn parse_local_datetime(s: &str) -> Result<DateTime, TimeError> {
-    let (date, time) = s
-        .split_once([' ', 'T'])
-        .ok_or(TimeError::BadDateTime)?;
+    let (date, time) = s.split_once([' ', 'T']).ok_or(TimeError::BadDateTime)?;
     let date = parse_date(date).map_err(|_| TimeError::BadDateTime)?;
     let fields: Vec<&str> = time.split(':').collect();
     let digits = |p: &str, min: usize, max: usize, limit: i8| -> Result<i8, TimeError> {
@@ -118,7 +118,11 @@ pub fn parse_local_datetime(s: &str) -> Result<DateTime, TimeError> {
             return Err(TimeError::BadDateTime);
         }
         let v: i8 = p.parse().map_err(|_| TimeError::BadDateTime)?;
-        if v > limit { Err(TimeError::BadDateTime) } else { Ok(v) }
+        if v > limit {
+            Err(TimeError::BadDateTime)
+        } else {
+            Ok(v)
+        }
     };
     let (h, mi, sec) = match fields.as_slice() {
         [h, m] => (digits(h, 1, 2, 23)?, digits(m, 2, 2, 59)?, 0),
@@ -155,7 +159,12 @@ mod tests {
         let u = c.parse_datetime("2012-7-4 16:08").unwrap();
         assert_eq!(c.format_datetime(u), "2012-07-04 16:08:00");
         assert_eq!(u, 1341389280);
-        assert_eq!(c.parse_datetime("2012-07-31T12:00:59").map(|u| c.format_datetime(u)).unwrap(), "2012-07-31 12:00:59");
+        assert_eq!(
+            c.parse_datetime("2012-07-31T12:00:59")
+                .map(|u| c.format_datetime(u))
+                .unwrap(),
+            "2012-07-31 12:00:59"
+        );
         assert!(c.parse_datetime("2012-07-31 24:00").is_err());
         assert!(c.parse_datetime("2012-07-31 12:60").is_err());
         assert!(c.parse_datetime("2012-07-31").is_err());

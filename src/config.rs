@@ -110,7 +110,10 @@ pub struct ConfigError {
 }
 
 fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { setting, reason: reason.into() }
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
 }
 
 /// An unset or empty value both mean "use the default".
@@ -135,10 +138,7 @@ impl Settings {
                 DatabaseUrl::Sqlite(PathBuf::from(path))
             }
             Some(_) => {
-                return Err(bad(
-                    "QUNFA_DATABASE_URL",
-                    "expected postgres://… or sqlite://…",
-                ));
+                return Err(bad("QUNFA_DATABASE_URL", "expected postgres://… or sqlite://…"));
             }
         };
 
@@ -169,9 +169,12 @@ impl Settings {
             Some(list) => list
                 .split(',')
                 .map(|s| {
-                    parse_duration(s.trim())
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| bad("QUNFA_RETRY_DELAYS", format!("'{}' is not a duration like 5m", s.trim())))
+                    parse_duration(s.trim()).filter(|d| !d.is_zero()).ok_or_else(|| {
+                        bad(
+                            "QUNFA_RETRY_DELAYS",
+                            format!("'{}' is not a duration like 5m", s.trim()),
+                        )
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
@@ -199,29 +202,38 @@ impl Settings {
                 .ok_or_else(|| bad("QUNFA_IMPORT_MAX", format!("'{s}' is not a size like 512MiB")))?,
         };
 
-        let errurl_hosts = match given(&self.errurl_hosts) {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(|h| {
-                    let host = h.rsplit_once(':').map_or(h, |(host, port)| {
-                        if port.parse::<u16>().is_ok() { host } else { h }
-                    });
-                    if is_host_name(host) {
-                        Ok(h.to_ascii_lowercase())
-                    } else {
-                        Err(bad("QUNFA_ERRURL_HOSTS", format!("'{h}' is not host or host:port")))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
+        let errurl_hosts =
+            match given(&self.errurl_hosts) {
+                None => Vec::new(),
+                Some(list) => {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(|h| {
+                            let host = h.rsplit_once(':').map_or(h, |(host, port)| {
+                                if port.parse::<u16>().is_ok() { host } else { h }
+                            });
+                            if is_host_name(host) {
+                                Ok(h.to_ascii_lowercase())
+                            } else {
+                                Err(bad(
+                                    "QUNFA_ERRURL_HOSTS",
+                                    format!("'{h}' is not host or host:port"),
+                                ))
+                            }
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+            };
 
         let scanner_window = match given(&self.scanner_window) {
             None => Duration::from_secs(10),
-            Some(s) => parse_duration(s)
-                .ok_or_else(|| bad("QUNFA_SCANNER_WINDOW", format!("'{s}' is not a duration like 10s")))?,
+            Some(s) => parse_duration(s).ok_or_else(|| {
+                bad(
+                    "QUNFA_SCANNER_WINDOW",
+                    format!("'{s}' is not a duration like 10s"),
+                )
+            })?,
         };
 
         let (timezone, timezone_name) = match given(&self.timezone) {
@@ -273,7 +285,11 @@ fn parse_relay(s: &str) -> Result<Relay, ConfigError> {
     if host.is_empty() || !(is_host_name(host) || host.parse::<std::net::IpAddr>().is_ok()) {
         return Err(err());
     }
-    Ok(Relay { host: host.to_string(), port, credentials })
+    Ok(Relay {
+        host: host.to_string(),
+        port,
+        credentials,
+    })
 }
 
 /// `30s`, `5m`, `1h`, `2d`; a bare number is seconds.
@@ -334,7 +350,9 @@ fn system_host_name() -> String {
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
@@ -364,22 +382,52 @@ mod tests {
         assert_eq!(c.retry_delays.len(), 6);
         assert_eq!(c.retry_delays[3], Duration::from_secs(3600));
         assert_eq!(c.import_max, 512 << 20);
-        assert_eq!(c.database, DatabaseUrl::Sqlite(PathBuf::from("./qunfa-data/qunfa.db")));
+        assert_eq!(
+            c.database,
+            DatabaseUrl::Sqlite(PathBuf::from("./qunfa-data/qunfa.db"))
+        );
     }
 
     #[test]
     fn each_bad_value_names_its_setting() {
         let cases: Vec<(Settings, &str)> = vec![
             (settings(|s| s.listen = Some("nope".into())), "QUNFA_LISTEN"),
-            (settings(|s| s.database_url = Some("mysql://x".into())), "QUNFA_DATABASE_URL"),
-            (settings(|s| s.public_url = Some("ftp://x".into())), "QUNFA_PUBLIC_URL"),
-            (settings(|s| s.smtp_relay = Some("nohost".into())), "QUNFA_SMTP_RELAY"),
-            (settings(|s| s.retry_delays = Some("5m,x".into())), "QUNFA_RETRY_DELAYS"),
-            (settings(|s| s.helo_name = Some("bad name".into())), "QUNFA_HELO_NAME"),
-            (settings(|s| s.import_max = Some("lots".into())), "QUNFA_IMPORT_MAX"),
-            (settings(|s| s.errurl_hosts = Some("a b".into())), "QUNFA_ERRURL_HOSTS"),
-            (settings(|s| s.scanner_window = Some("10y".into())), "QUNFA_SCANNER_WINDOW"),
-            (settings(|s| s.timezone = Some("Mars/Olympus".into())), "QUNFA_TIMEZONE"),
+            (
+                settings(|s| s.database_url = Some("mysql://x".into())),
+                "QUNFA_DATABASE_URL",
+            ),
+            (
+                settings(|s| s.public_url = Some("ftp://x".into())),
+                "QUNFA_PUBLIC_URL",
+            ),
+            (
+                settings(|s| s.smtp_relay = Some("nohost".into())),
+                "QUNFA_SMTP_RELAY",
+            ),
+            (
+                settings(|s| s.retry_delays = Some("5m,x".into())),
+                "QUNFA_RETRY_DELAYS",
+            ),
+            (
+                settings(|s| s.helo_name = Some("bad name".into())),
+                "QUNFA_HELO_NAME",
+            ),
+            (
+                settings(|s| s.import_max = Some("lots".into())),
+                "QUNFA_IMPORT_MAX",
+            ),
+            (
+                settings(|s| s.errurl_hosts = Some("a b".into())),
+                "QUNFA_ERRURL_HOSTS",
+            ),
+            (
+                settings(|s| s.scanner_window = Some("10y".into())),
+                "QUNFA_SCANNER_WINDOW",
+            ),
+            (
+                settings(|s| s.timezone = Some("Mars/Olympus".into())),
+                "QUNFA_TIMEZONE",
+            ),
         ];
         for (s, name) in cases {
             let e = s.validate().unwrap_err();

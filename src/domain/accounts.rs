@@ -72,8 +72,7 @@ pub struct Md5Digest(String);
 impl Md5Digest {
     /// Only exactly 32 hex digits; anything else is never tried as a plain password.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Md5Digest(s.to_ascii_lowercase()))
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Md5Digest(s.to_ascii_lowercase()))
     }
 
     pub fn of_plain(plain: &str) -> Self {
@@ -201,11 +200,13 @@ impl Service {
     }
 
     pub fn begin_text(&self) -> String {
-        self.begin.map_or_else(|| clock::NO_DATE.to_string(), clock::format_date)
+        self.begin
+            .map_or_else(|| clock::NO_DATE.to_string(), clock::format_date)
     }
 
     pub fn end_text(&self) -> String {
-        self.end.map_or_else(|| clock::NO_DATE.to_string(), clock::format_date)
+        self.end
+            .map_or_else(|| clock::NO_DATE.to_string(), clock::format_date)
     }
 }
 
@@ -269,20 +270,20 @@ impl Service {
         if let Some(v) = c.end {
             s.end = Some(v);
         }
-        if let (Some(b), Some(e)) = (s.begin, s.end) {
-            if e < b {
-                return Err(format!(
-                    "the end date {} is before the begin date {}",
-                    clock::format_date(e),
-                    clock::format_date(b)
-                ));
-            }
+        if let (Some(b), Some(e)) = (s.begin, s.end)
+            && e < b
+        {
+            return Err(format!(
+                "the end date {} is before the begin date {}",
+                clock::format_date(e),
+                clock::format_date(b)
+            ));
         }
-        if let Some(t) = c.service_type {
-            if t != s.service_type {
-                s.service_type = t;
-                s.day_of = None;
-            }
+        if let Some(t) = c.service_type
+            && t != s.service_type
+        {
+            s.service_type = t;
+            s.day_of = None;
         }
         s.roll_day(today, &mut changes);
         if let Some(n) = c.quota {
@@ -351,7 +352,10 @@ mod tests {
 
     #[test]
     fn md5_digest_of_test_is_the_documented_one() {
-        assert_eq!(Md5Digest::of_plain("test").as_str(), "098f6bcd4621d373cade4e832627b4f6");
+        assert_eq!(
+            Md5Digest::of_plain("test").as_str(),
+            "098f6bcd4621d373cade4e832627b4f6"
+        );
     }
 
     #[test]
@@ -359,7 +363,9 @@ mod tests {
         assert!(Md5Digest::parse("1111111").is_none());
         assert!(Md5Digest::parse("098f6bcd4621d373cade4e832627b4fg").is_none());
         assert_eq!(
-            Md5Digest::parse("098F6BCD4621D373CADE4E832627B4F6").unwrap().as_str(),
+            Md5Digest::parse("098F6BCD4621D373CADE4E832627B4F6")
+                .unwrap()
+                .as_str(),
             "098f6bcd4621d373cade4e832627b4f6"
         );
     }
@@ -371,10 +377,16 @@ mod tests {
         assert!(stored.starts_with("$argon2id$"));
         assert!(!stored.contains(digest.as_str()));
         assert!(verify_credential(&digest, &stored));
-        assert!(verify_credential(&Md5Digest::parse(&digest.as_str().to_uppercase()).unwrap(), &stored));
+        assert!(verify_credential(
+            &Md5Digest::parse(&digest.as_str().to_uppercase()).unwrap(),
+            &stored
+        ));
         assert!(!verify_credential(&Md5Digest::of_plain("secret"), &stored));
         // The plain password itself is not the credential.
-        assert!(!verify_credential(&Md5Digest(String::from("secret 密码")), &stored));
+        assert!(!verify_credential(
+            &Md5Digest(String::from("secret 密码")),
+            &stored
+        ));
         assert!(!verify_credential(&digest, "not a phc string"));
     }
 
@@ -404,13 +416,26 @@ mod tests {
     #[test]
     fn quota_then_add_writes_one_ledger_change_each() {
         let today = Date::constant(2026, 11, 26);
-        let change = ServiceChange { quota: Some(100), add: Some(50), ..Default::default() };
+        let change = ServiceChange {
+            quota: Some(100),
+            add: Some(50),
+            ..Default::default()
+        };
         let (s, changes) = service(ServiceType::All).apply(&change, today).unwrap();
         assert_eq!((s.qty_available, s.qty_buytotal), (150, 150));
         assert_eq!(changes.len(), 2);
-        assert_eq!((changes[0].kind, changes[0].amount, changes[0].balance), (LedgerKind::Set, 100, 100));
-        assert_eq!((changes[1].kind, changes[1].amount, changes[1].balance), (LedgerKind::Buy, 50, 150));
-        let lower = ServiceChange { quota: Some(20), ..Default::default() };
+        assert_eq!(
+            (changes[0].kind, changes[0].amount, changes[0].balance),
+            (LedgerKind::Set, 100, 100)
+        );
+        assert_eq!(
+            (changes[1].kind, changes[1].amount, changes[1].balance),
+            (LedgerKind::Buy, 50, 150)
+        );
+        let lower = ServiceChange {
+            quota: Some(20),
+            ..Default::default()
+        };
         let (s, changes) = s.apply(&lower, today).unwrap();
         assert_eq!(s.qty_available, 20);
         assert_eq!(changes[0].amount, -130);
@@ -426,8 +451,26 @@ mod tests {
             ..Default::default()
         };
         assert!(s.apply(&bad_dates, today).is_err());
-        assert!(s.apply(&ServiceChange { add: Some(0), ..Default::default() }, today).is_err());
-        assert!(s.apply(&ServiceChange { quota: Some(-1), ..Default::default() }, today).is_err());
+        assert!(
+            s.apply(
+                &ServiceChange {
+                    add: Some(0),
+                    ..Default::default()
+                },
+                today
+            )
+            .is_err()
+        );
+        assert!(
+            s.apply(
+                &ServiceChange {
+                    quota: Some(-1),
+                    ..Default::default()
+                },
+                today
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -460,7 +503,10 @@ mod tests {
         assert_eq!(s.available(today), 10);
         assert!(s.is_usable(today));
         assert!(!s.is_usable(Date::constant(2026, 11, 27)));
-        let s = Service { day_of: Some(today), ..s };
+        let s = Service {
+            day_of: Some(today),
+            ..s
+        };
         assert_eq!(s.available(today), 3);
     }
 }

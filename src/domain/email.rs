@@ -30,7 +30,10 @@ impl EmailAddress {
         if ascii.len() > 254 || given.chars().count() > 254 {
             return None;
         }
-        Some(EmailAddress { given: given.to_string(), ascii })
+        Some(EmailAddress {
+            given: given.to_string(),
+            ascii,
+        })
     }
 
     /// As the user gave it.
@@ -72,7 +75,9 @@ impl fmt::Debug for EmailAddress {
 fn local_part_ok(local: &str) -> bool {
     const SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~.-";
     (1..=64).contains(&local.len())
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
@@ -148,6 +153,9 @@ mod tests {
         let a = EmailAddress::parse("test@例子.中国").unwrap();
         assert_eq!(a.as_str(), "test@例子.中国");
         assert_eq!(a.ascii(), "test@xn--fsqu00a.xn--fiqs8s");
-        assert_eq!(a.key(), EmailAddress::parse("TEST@xn--fsqu00a.xn--fiqs8s").unwrap().key());
+        assert_eq!(
+            a.key(),
+            EmailAddress::parse("TEST@xn--fsqu00a.xn--fiqs8s").unwrap().key()
+        );
     }
 }

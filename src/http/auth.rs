@@ -66,13 +66,19 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_credential(&Md5Diges
 
 impl Authenticator {
     pub fn new(store: Store) -> Self {
-        Authenticator { store, verified: Mutex::default(), failures: Mutex::default() }
+        Authenticator {
+            store,
+            verified: Mutex::default(),
+            failures: Mutex::default(),
+        }
     }
 
     /// The account id when the credentials are right, the account is enabled
     /// and the client is not throttled; `None` for every kind of failure.
     pub async fn check(&self, role: Role, username: &str, secret: Secret<'_>, ip: IpAddr) -> Option<i64> {
-        let Ok(username) = Username::parse(username) else { return None };
+        let Ok(username) = Username::parse(username) else {
+            return None;
+        };
         let throttle_key = (role, username.key(), ip);
         if self.is_blocked(&throttle_key) {
             return None;
@@ -148,9 +154,17 @@ impl Authenticator {
                 now.duration_since(f.since) < FAILURE_WINDOW || f.blocked_until.is_some_and(|u| now < u)
             });
         }
-        let f = map.entry(key).or_insert(Failures { count: 0, since: now, blocked_until: None });
+        let f = map.entry(key).or_insert(Failures {
+            count: 0,
+            since: now,
+            blocked_until: None,
+        });
         if now.duration_since(f.since) > FAILURE_WINDOW && f.blocked_until.is_none_or(|u| now >= u) {
-            *f = Failures { count: 0, since: now, blocked_until: None };
+            *f = Failures {
+                count: 0,
+                since: now,
+                blocked_until: None,
+            };
         }
         f.count += 1;
         if f.count >= FAILURES_ALLOWED {

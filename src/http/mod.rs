@@ -42,7 +42,11 @@ async fn healthz(State(app): State<App>) -> Response {
 
 async fn metrics_text() -> Response {
     let body = prometheus().render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// The process-wide metrics recorder (installed once, shared by every server
@@ -51,7 +55,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let handle = PrometheusBuilder::new()
-            .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
             .expect("static buckets are valid")
             .install_recorder()
             .expect("no other metrics recorder is installed");
@@ -71,7 +77,10 @@ async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let target = redact_target(req.uri().path(), req.uri().query());
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let matched = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
     let response = next.run(req).await;
     let route = response
         .extensions()
@@ -81,7 +90,8 @@ async fn observe(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_string());
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status.clone()).increment(1);
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status.clone())
+        .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
     tracing::info!(target: "qunfa::http", %method, target = %target, status = %status, ms = elapsed.as_millis() as u64, "request");
     response
@@ -90,13 +100,21 @@ async fn observe(req: Request, next: Next) -> Response {
 /// The path and query as logged: values of secret-bearing parameters are
 /// replaced (`password`, `pwd`, tokens), never written.
 pub fn redact_target(path: &str, query: Option<&str>) -> String {
-    let Some(q) = query else { return path.to_string() };
+    let Some(q) = query else {
+        return path.to_string();
+    };
     let redacted: Vec<String> = q
         .split('&')
         .map(|pair| {
             let name = pair.split('=').next().unwrap_or("");
-            let lname = percent_encoding::percent_decode_str(name).decode_utf8_lossy().to_ascii_lowercase();
-            if lname.contains("password") || lname.contains("pwd") || lname.contains("token") || lname == "sig" {
+            let lname = percent_encoding::percent_decode_str(name)
+                .decode_utf8_lossy()
+                .to_ascii_lowercase();
+            if lname.contains("password")
+                || lname.contains("pwd")
+                || lname.contains("token")
+                || lname == "sig"
+            {
                 format!("{name}=***")
             } else {
                 pair.to_string()
@@ -114,7 +132,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     prometheus();
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[cfg(test)]
@@ -127,7 +147,10 @@ mod tests {
             "/mm-ms/api/account.php",
             Some("username=u&password=098f6bcd4621d373cade4e832627b4f6&do=x&PWD=1&Password=2"),
         );
-        assert_eq!(t, "/mm-ms/api/account.php?username=u&password=***&do=x&PWD=***&Password=***");
+        assert_eq!(
+            t,
+            "/mm-ms/api/account.php?username=u&password=***&do=x&PWD=***&Password=***"
+        );
         assert!(!t.contains("098f6bcd"));
     }
 }

@@ -6,8 +6,8 @@ use sqlx::FromRow;
 use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::clock::{format_date, parse_date};
 use crate::domain::accounts::{
-    Customer, LedgerEntry, LedgerKind, Profile, Role, SendType, Service, ServiceChange,
-    ServiceStatus, ServiceType, Username,
+    Customer, LedgerEntry, LedgerKind, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
+    ServiceType, Username,
 };
 
 /// What authentication needs of an account.
@@ -243,7 +243,8 @@ impl Store {
 
     pub async fn customer_by_id(&self, id: i64) -> StoreResult<Option<Customer>> {
         let sql = concat!(select_customer!(), "WHERE c.id = $1");
-        let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql).bind(id).fetch_optional(p).await)?;
+        let row =
+            on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql).bind(id).fetch_optional(p).await)?;
         Ok(row.map(Customer::from))
     }
 

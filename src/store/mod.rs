@@ -40,7 +40,8 @@ pub(crate) use on_pool;
 /// up front (`BEGIN IMMEDIATE`): a deferred one fails under concurrent writers.
 pub(crate) trait WritePool {
     type Db: Database;
-    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    fn begin_write(&self)
+    -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
 }
 
 impl WritePool for SqlitePool {
@@ -88,9 +89,8 @@ impl Store {
         let store = match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Other(format!("cannot create {}: {e}", parent.display()))
-                    })?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
                 }
                 let opts = sqlite_options(path);
                 let pool = PoolOptions::<sqlx::Sqlite>::new()

@@ -106,7 +106,8 @@ async fn apinew(
 async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Request) -> Response {
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::POST) {
         let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
         return r;
     }
     let Some(script) = Script::from_path(&script_name) else {
@@ -115,7 +116,11 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     let label = RouteLabel(format!("{}{script_name}", root.prefix()));
     let (parts, body) = req.into_parts();
     let tmp_dir = app.config.data_dir.join("tmp");
-    let limits = Limits { form: FORM_LIMIT, file: app.config.import_max, tmp_dir: &tmp_dir };
+    let limits = Limits {
+        form: FORM_LIMIT,
+        file: app.config.import_max,
+        tmp_dir: &tmp_dir,
+    };
     let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
     let mut response = match run(&app, root, script, ip, &parts.headers, &params).await {
         Ok(r) => r,
@@ -125,20 +130,34 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     response
 }
 
-async fn run(app: &App, root: Root, script: Script, ip: IpAddr, headers: &HeaderMap, params: &Params) -> ApiResult {
+async fn run(
+    app: &App,
+    root: Root,
+    script: Script,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult {
     let op = params.auth_field("do");
     let role = script.role(op, params);
     let account_id = authenticate(app, root, role, ip, headers, params)
         .await
         .ok_or(ApiError::new(Code::AuthError))?;
     let op = match script.operations() {
-        Some(ops) => op.filter(|o| ops.contains(o)).ok_or(ApiError::new(Code::UnknownDo))?,
+        Some(ops) => op
+            .filter(|o| ops.contains(o))
+            .ok_or(ApiError::new(Code::UnknownDo))?,
         None => "",
     };
     if let Some(e) = &params.body_error {
         return Err(e.clone());
     }
-    let call = Call { app, account_id, op, params };
+    let call = Call {
+        app,
+        account_id,
+        op,
+        params,
+    };
     match script {
         Script::Account => account::call(call).await,
     }
@@ -154,11 +173,14 @@ async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Option<i64> {
-    if root == Root::ApiNew {
-        if let Some(value) = headers.get(header::AUTHORIZATION) {
-            let (user, pass) = basic_credentials(value)?;
-            return app.auth.check(role, &user, Secret::DigestOrPlain(&pass), ip).await;
-        }
+    if root == Root::ApiNew
+        && let Some(value) = headers.get(header::AUTHORIZATION)
+    {
+        let (user, pass) = basic_credentials(value)?;
+        return app
+            .auth
+            .check(role, &user, Secret::DigestOrPlain(&pass), ip)
+            .await;
     }
     let user = params.auth_field("username")?;
     let pass = params.auth_field("password")?;
@@ -171,7 +193,9 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (u, p) = text.split_once(':')?;
     Some((u.to_string(), p.to_string()))

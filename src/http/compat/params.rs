@@ -69,7 +69,12 @@ impl Params {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match mime.as_str() {
             "application/x-www-form-urlencoded" => {
                 let charset = charset_of(&content_type);
@@ -79,7 +84,9 @@ impl Params {
                             p.insert(Source::Body, name, value);
                         }
                     }
-                    Err(_) => p.body_error = Some(ApiError::with(Code::InvalidParam, "request body too large")),
+                    Err(_) => {
+                        p.body_error = Some(ApiError::with(Code::InvalidParam, "request body too large"))
+                    }
                 }
             }
             "multipart/form-data" => {
@@ -92,18 +99,29 @@ impl Params {
         p
     }
 
-    async fn read_multipart(&mut self, content_type: &str, body: Body, limits: &Limits<'_>) -> Result<(), ApiError> {
+    async fn read_multipart(
+        &mut self,
+        content_type: &str,
+        body: Body,
+        limits: &Limits<'_>,
+    ) -> Result<(), ApiError> {
         let bad = |what: &str| ApiError::with(Code::FileError, what.to_string());
         let boundary = multer::parse_boundary(content_type).map_err(|_| bad("multipart boundary missing"))?;
         let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
         let mut form_bytes = 0usize;
-        while let Some(mut field) = mp.next_field().await.map_err(|_| bad("malformed multipart body"))? {
+        while let Some(mut field) = mp
+            .next_field()
+            .await
+            .map_err(|_| bad("malformed multipart body"))?
+        {
             let raw_name = field.name().unwrap_or("").to_string();
             let part_type = field.content_type().map(|m| m.to_string());
             match field.file_name().map(str::to_string) {
                 Some(file_name) => {
                     let field_name = raw_name.strip_suffix("[]").unwrap_or(&raw_name).to_string();
-                    tokio::fs::create_dir_all(limits.tmp_dir).await.map_err(ApiError::internal)?;
+                    tokio::fs::create_dir_all(limits.tmp_dir)
+                        .await
+                        .map_err(ApiError::internal)?;
                     let tmp = tempfile::NamedTempFile::new_in(limits.tmp_dir).map_err(ApiError::internal)?;
                     let (std_file, path) = tmp.into_parts();
                     let mut file = tokio::fs::File::from_std(std_file);
@@ -126,7 +144,9 @@ impl Params {
                 }
                 None => {
                     let mut buf = Vec::new();
-                    while let Some(chunk) = field.chunk().await.map_err(|_| bad("malformed multipart body"))? {
+                    while let Some(chunk) =
+                        field.chunk().await.map_err(|_| bad("malformed multipart body"))?
+                    {
                         form_bytes += chunk.len();
                         if form_bytes > limits.form {
                             return Err(ApiError::with(Code::InvalidParam, "request body too large"));
@@ -301,7 +321,11 @@ async fn read_for_test(query: Option<&str>, content_type: &str, body: impl Into<
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
     let dir = std::env::temp_dir();
-    let limits = Limits { form: FORM_LIMIT, file: 1 << 20, tmp_dir: &dir };
+    let limits = Limits {
+        form: FORM_LIMIT,
+        file: 1 << 20,
+        tmp_dir: &dir,
+    };
     Params::read(query, &headers, Body::from(body.into()), &limits).await
 }
 
@@ -337,7 +361,12 @@ mod tests {
 
     #[tokio::test]
     async fn plus_is_space_empty_is_absent_and_values_are_trimmed() {
-        let p = read_for_test(Some("time=2012-07-31+12%3A00&e=&s=+%20x%20+&flag"), "text/plain", "ignored=1").await;
+        let p = read_for_test(
+            Some("time=2012-07-31+12%3A00&e=&s=+%20x%20+&flag"),
+            "text/plain",
+            "ignored=1",
+        )
+        .await;
         assert_eq!(p.get("time").unwrap(), Some("2012-07-31 12:00"));
         assert_eq!(p.get("e").unwrap(), None);
         assert!(p.is_present("e"));
@@ -353,7 +382,12 @@ mod tests {
     async fn aliases_take_the_canonical_name_first() {
         let p = read_for_test(None, "application/x-www-form-urlencoded", "descr%C4%ABption=B").await;
         assert_eq!(p.get_any(&["description", "descrīption"]).unwrap(), Some("B"));
-        let p = read_for_test(None, "application/x-www-form-urlencoded", "descr%C4%ABption=B&description=A").await;
+        let p = read_for_test(
+            None,
+            "application/x-www-form-urlencoded",
+            "descr%C4%ABption=B&description=A",
+        )
+        .await;
         assert_eq!(p.get_any(&["description", "descrīption"]).unwrap(), Some("A"));
     }
 
@@ -362,7 +396,12 @@ mod tests {
         // "中文" in GBK is D6 D0 CE C4.
         let p = read_for_test(Some("name=%D6%D0%CE%C4"), "", "").await;
         assert_eq!(p.get("name").unwrap(), Some("中文"));
-        let p = read_for_test(None, "application/x-www-form-urlencoded; charset=GBK", "name=%D6%D0%CE%C4").await;
+        let p = read_for_test(
+            None,
+            "application/x-www-form-urlencoded; charset=GBK",
+            "name=%D6%D0%CE%C4",
+        )
+        .await;
         assert_eq!(p.get("name").unwrap(), Some("中文"));
         let p = read_for_test(Some("name=%E4%B8%AD%E6%96%87"), "", "").await;
         assert_eq!(p.get("name").unwrap(), Some("中文"));

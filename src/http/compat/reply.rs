@@ -83,7 +83,10 @@ impl ApiError {
     }
 
     pub fn with(code: Code, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: Some(detail.into()) }
+        ApiError {
+            code,
+            detail: Some(detail.into()),
+        }
     }
 
     pub fn missing(param: &str) -> Self {
@@ -140,7 +143,12 @@ pub struct Success {
 
 impl Success {
     pub fn message(message: impl Into<String>) -> Self {
-        Success { id: None, count: None, message: message.into(), id_in_data: false }
+        Success {
+            id: None,
+            count: None,
+            message: message.into(),
+            id_in_data: false,
+        }
     }
 
     pub fn to_xml(&self) -> Vec<u8> {
@@ -163,8 +171,10 @@ impl Success {
 
 pub fn xml_response(body: Vec<u8>) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=UTF-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=UTF-8"),
+    );
     r
 }
 
@@ -183,7 +193,12 @@ mod tests {
 
     #[test]
     fn ids_in_data_are_plain_text() {
-        let s = Success { id: Some(1021544), count: None, message: String::new(), id_in_data: true };
+        let s = Success {
+            id: Some(1021544),
+            count: None,
+            message: String::new(),
+            id_in_data: true,
+        };
         let xml = String::from_utf8(s.to_xml()).unwrap();
         assert!(xml.contains("<id>1021544</id>\n  <data>1021544</data>"), "{xml}");
     }

@@ -39,7 +39,11 @@ impl Xml {
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
         let clean = xml_chars(value);
         ok(self.w.write_event(Event::Start(BytesStart::new(name))));
-        ok(self.w.write_event(Event::Text(BytesText::from_escaped(partial_escape(clean.as_ref())))));
+        ok(self
+            .w
+            .write_event(Event::Text(BytesText::from_escaped(partial_escape(
+                clean.as_ref(),
+            )))));
         ok(self.w.write_event(Event::End(BytesEnd::new(name))));
         self
     }
@@ -101,7 +105,10 @@ mod tests {
     #[test]
     fn declaration_nesting_and_empty_elements() {
         let s = render(|x| {
-            x.open("customer").num("id", 7).text("company", "").close("customer");
+            x.open("customer")
+                .num("id", 7)
+                .text("company", "")
+                .close("customer");
         });
         assert_eq!(
             s,
@@ -112,7 +119,10 @@ mod tests {
     #[test]
     fn text_is_escaped_and_cdata_is_split() {
         let s = render(|x| {
-            x.open("r").text("link", "http://a/?x=1&y=<2>").cdata("name", "a]]>b").close("r");
+            x.open("r")
+                .text("link", "http://a/?x=1&y=<2>")
+                .cdata("name", "a]]>b")
+                .close("r");
         });
         assert!(s.contains("<link>http://a/?x=1&amp;y=&lt;2&gt;</link>"), "{s}");
         assert!(s.contains("<name><![CDATA[a]]]]><![CDATA[>b]]></name>"), "{s}");

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, on SQLite and on PostgreSQL, plus the lint gate.
+# Everything a fresh machine needs is set up here.
+#
+#   QUNFA_TEST_PG=off          skip the PostgreSQL half on purpose
+#   QUNFA_TEST_PG_URL=URL      a PostgreSQL server (default postgres://postgres@127.0.0.1:5432)
+#   QUNFA_LINT=off             skip rustfmt and clippy
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL: start the machine's cluster if it is installed but down.
+if [ "${QUNFA_TEST_PG:-on}" != off ] && [ -z "${QUNFA_TEST_PG_URL:-}" ]; then
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    done
+    for _ in $(seq 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+  fi
+fi
+
+if [ "${QUNFA_LINT:-on}" != off ]; then
+  cargo fmt --check
+  cargo clippy --locked --all-targets -- -D warnings
+fi
+
+cargo test --locked "$@"

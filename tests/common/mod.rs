@@ -1,0 +1,358 @@
+//! The test harness: the real server on port 0 with a temp data dir, on
+//! SQLite or on a fresh, uniquely named PostgreSQL database (dropped after);
+//! the real `qunfa` binary for admin commands; a plain HTTP client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use qunfa::Running;
+use qunfa::config::Settings;
+use sqlx::Connection;
+
+pub const TIMEZONE: &str = "Asia/Shanghai";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A PostgreSQL database made for one test, dropped with it.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+fn pg_server_url() -> String {
+    std::env::var("QUNFA_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Whether the PostgreSQL half is turned off on purpose (`QUNFA_TEST_PG=off`).
+pub fn pg_off() -> bool {
+    std::env::var("QUNFA_TEST_PG").is_ok_and(|v| v == "off")
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let server = pg_server_url();
+        let admin_url = format!("{server}/postgres");
+        let name = format!(
+            "qunfa_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {server} ({e}). Start it, point QUNFA_TEST_PG_URL \
+                 at one, or set QUNFA_TEST_PG=off to skip the PostgreSQL half on purpose."
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        PgDatabase {
+            url: format!("{server}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any async context we can await in: use a thread
+        // with its own small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}")
+}
+
+/// One running qunfa with its own data.
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    running: Option<Running>,
+    _pg: Option<PgDatabase>,
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+
+    /// The `<status>` of a result envelope, if the body is one.
+    pub fn status_code(&self) -> Option<String> {
+        let t = self.text();
+        let start = t.find("<status>")? + "<status>".len();
+        let end = t[start..].find("</status>")? + start;
+        Some(t[start..end].to_string())
+    }
+}
+
+/// What the `qunfa` binary did.
+pub struct Cmd {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Cmd {
+    fn from(o: Output) -> Cmd {
+        Cmd {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(s.as_bytes()))
+}
+
+impl TestApp {
+    /// Starts qunfa on `backend`; `None` only when PostgreSQL is off on purpose.
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres if pg_off() => {
+                eprintln!("QUNFA_TEST_PG=off: PostgreSQL half skipped on purpose");
+                return None;
+            }
+            Backend::Postgres => Some(PgDatabase::create().await),
+        };
+        let database_url = match &pg {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", data_dir.path().join("qunfa.db").display()),
+        };
+        let mut app = TestApp {
+            backend,
+            base: String::new(),
+            data_dir,
+            database_url,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            running: None,
+            _pg: pg,
+        };
+        app.restart().await;
+        Some(app)
+    }
+
+    /// The settings this app runs with (listening on a free port).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            data_dir: Some(self.data_dir.path().display().to_string()),
+            database_url: Some(self.database_url.clone()),
+            listen: Some("127.0.0.1:0".into()),
+            timezone: Some(TIMEZONE.into()),
+            ..Settings::default()
+        }
+    }
+
+    /// Stops the server if it runs and starts it again on the same data.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("clean stop");
+        }
+        let config = self.settings().validate().expect("test settings are valid");
+        let running = Running::start(config).await.expect("server starts");
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("clean stop");
+        }
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    /// Runs `qunfa` with this app's settings in its environment.
+    pub async fn qunfa(&self, args: &[&str]) -> Cmd {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_qunfa"))
+            .args(args)
+            .env("QUNFA_DATA_DIR", self.data_dir.path())
+            .env("QUNFA_DATABASE_URL", &self.database_url)
+            .env("QUNFA_TIMEZONE", TIMEZONE)
+            .env_remove("QUNFA_LOG")
+            .output()
+            .await
+            .expect("run qunfa")
+            .into()
+    }
+
+    /// `qunfa admin …`, which must succeed.
+    pub async fn admin_ok(&self, args: &[&str]) -> String {
+        let mut full = vec!["admin"];
+        full.extend_from_slice(args);
+        let out = self.qunfa(&full).await;
+        assert_eq!(out.code, 0, "qunfa {full:?} failed: {}", out.stderr);
+        out.stdout
+    }
+
+    /// Adds a customer with a service of `credits` and returns its id.
+    pub async fn customer(&self, username: &str, password: &str, credits: i64) -> i64 {
+        let id = self
+            .admin_ok(&["customer", "add", "--username", username, "--password", password])
+            .await;
+        self.admin_ok(&[
+            "service",
+            "set",
+            "--username",
+            username,
+            "--quota",
+            &credits.to_string(),
+        ])
+        .await;
+        id.trim().parse().expect("customer add prints the id")
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Answer {
+        let r = self
+            .client
+            .get(format!("{}{path_and_query}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        read(r).await
+    }
+
+    pub async fn post_form(&self, path_and_query: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self
+            .client
+            .post(format!("{}{path_and_query}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        read(r).await
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        read(req.send().await.expect("request")).await
+    }
+
+    /// `/mm-ms/api/{script}?username=…&password=md5(…)&{rest}`.
+    pub async fn api(&self, script: &str, user: &str, password: &str, rest: &str) -> Answer {
+        let q = format!(
+            "/mm-ms/api/{script}?username={}&password={}&{rest}",
+            urlencode(user),
+            md5_hex(password)
+        );
+        self.get(&q).await
+    }
+}
+
+pub async fn read(r: reqwest::Response) -> Answer {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = r.bytes().await.expect("body").to_vec();
+    Answer {
+        status,
+        content_type,
+        headers,
+        body,
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Compares with `tests/golden/NAME`; `QUNFA_BLESS=1` rewrites the file.
+pub fn assert_golden(name: &str, actual: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var("QUNFA_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    assert_eq!(
+        String::from_utf8_lossy(actual),
+        String::from_utf8_lossy(&expected),
+        "answer differs from golden file {name}"
+    );
+}
+
+/// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = TestApp::start(Backend::Sqlite).await.expect("sqlite app");
+                    super::$name(app).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = TestApp::start(Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
