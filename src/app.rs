@@ -14,11 +14,13 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseUrl};
 use crate::http::auth::Authenticator;
-use crate::store::Store;
+use crate::store::{Files, Store};
 
 pub struct Inner {
     pub config: Config,
     pub store: Store,
+    /// Attachments and import files.
+    pub files: Files,
     pub clock: Clock,
     /// Signs tracking, click and unsubscribe links.
     pub link_secret: [u8; 32],
@@ -57,6 +59,7 @@ impl App {
         Ok(App(Arc::new(Inner {
             clock: Clock::new(config.timezone.clone()),
             auth: Authenticator::new(store.clone()),
+            files: Files::new(store.clone(), config.files_dir.clone()),
             config,
             store,
             link_secret,

@@ -4,6 +4,7 @@
 //! differ, the code branches on [`Store`] openly. Nothing of sqlx leaks upward.
 
 mod accounts;
+mod files;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use sqlx::{Database, Transaction};
 use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
+pub use files::{FileCursor, Files};
 
 #[derive(Clone)]
 pub enum Store {

@@ -216,6 +216,11 @@ impl TestApp {
         }
     }
 
+    /// The running application, for tests of parts below the HTTP edge.
+    pub fn app(&self) -> &qunfa::App {
+        &self.running.as_ref().expect("running").app
+    }
+
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()
     }
