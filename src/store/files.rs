@@ -137,13 +137,13 @@ impl Files {
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected()))?;
-            if gone == 1 {
-                if let Some(path) = self.path(id) {
-                    match tokio::fs::remove_file(&path).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io(e)),
-                    }
+            if gone == 1
+                && let Some(path) = self.path(id)
+            {
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(e)),
                 }
             }
         }
