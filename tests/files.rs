@@ -8,7 +8,7 @@ use common::*;
 async fn files_round_trip_and_stay_with_their_customer(app: TestApp) {
     let owner = app.customer("owner", "pw", 0).await;
     let other = app.customer("other", "pw", 0).await;
-    let bytes: Vec<u8> = (0..(2_500_000u32))
+    let bytes: Vec<u8> = (0..2_500_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let src = app.data_path().join("upload.bin");
