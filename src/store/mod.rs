@@ -5,6 +5,8 @@
 
 mod accounts;
 mod files;
+mod lists;
+mod pages;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +21,11 @@ use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
 pub use files::{FileCursor, Files};
+pub use lists::{
+    AddressChange, AddressFilter, ImportJob, ImportProgress, ImportState, ListChange, NewImport, Start,
+    Unsubscribe,
+};
+pub use pages::Pages;
 
 #[derive(Clone)]
 pub enum Store {

@@ -4,6 +4,7 @@
 //! every failure leaves as the XML envelope with HTTP 200 (D-2).
 
 mod account;
+mod mloperate;
 pub mod params;
 pub mod reply;
 pub mod xml;
@@ -44,12 +45,14 @@ impl Root {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Script {
     Account,
+    Mloperate,
 }
 
 impl Script {
     fn from_path(name: &str) -> Option<Script> {
         match name {
             "account.php" => Some(Script::Account),
+            "mloperate.php" => Some(Script::Mloperate),
             _ => None,
         }
     }
@@ -59,13 +62,14 @@ impl Script {
     fn operations(self) -> Option<&'static [&'static str]> {
         match self {
             Script::Account => Some(account::OPERATIONS),
+            Script::Mloperate => Some(mloperate::OPERATIONS),
         }
     }
 
     /// Which kind of account a request must authenticate as.
     fn role(self, _op: Option<&str>, _params: &Params) -> Role {
         match self {
-            Script::Account => Role::Customer,
+            Script::Account | Script::Mloperate => Role::Customer,
         }
     }
 }
@@ -160,6 +164,7 @@ async fn run(
     };
     match script {
         Script::Account => account::call(call).await,
+        Script::Mloperate => mloperate::call(call).await,
     }
 }
 

@@ -210,6 +210,32 @@ impl Params {
         self.get(name)?.ok_or_else(|| ApiError::missing(name))
     }
 
+    /// An id: decimal digits that fit 64 bits (D-4, D-14); `None` when absent.
+    pub fn id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
+                v.parse().map(Some).map_err(|_| ApiError::invalid(name))
+            }
+            Some(_) => Err(ApiError::invalid(name)),
+        }
+    }
+
+    /// A required id: `missing_param` when absent, `invalid_param` when malformed.
+    pub fn require_id(&self, name: &str) -> Result<i64, ApiError> {
+        self.id(name)?.ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// `page` and `limit` as A.8 and H-9 read them: `page` (from 1) only if
+    /// sent; a non-number or a value below 1 falls back to 1 and to the
+    /// default limit; no upper bound.
+    pub fn paging(&self, default_limit: i64) -> Result<(Option<i64>, i64), ApiError> {
+        let number = |v: Option<&str>| v.and_then(|s| s.parse::<i64>().ok()).filter(|n| *n >= 1);
+        let page = self.get("page")?.map(|p| number(Some(p)).unwrap_or(1));
+        let limit = number(self.get("limit")?).unwrap_or(default_limit);
+        Ok((page, limit))
+    }
+
     /// An untrimmed free-text value (`content`, `ml_addr` …); empty is absent.
     pub fn untrimmed(&self, name: &str) -> Result<Option<&str>, ApiError> {
         Ok(self.raw(name)?.filter(|s| !s.is_empty()))
@@ -408,6 +434,25 @@ mod tests {
         // 0xFF is neither UTF-8 nor GB18030.
         let p = read_for_test(Some("name=%FF"), "", "").await;
         assert_eq!(p.get("name").unwrap_err(), ApiError::invalid("name"));
+    }
+
+    #[test]
+    fn ids_and_paging() {
+        let p = Params::from_pairs(&[
+            ("id", "42"),
+            ("bad", "-1"),
+            ("big", "99999999999999999999"),
+            ("page", "x"),
+        ]);
+        assert_eq!(p.require_id("id").unwrap(), 42);
+        assert_eq!(p.require_id("none").unwrap_err(), ApiError::missing("none"));
+        assert_eq!(p.id("bad").unwrap_err(), ApiError::invalid("bad"));
+        assert_eq!(p.id("big").unwrap_err(), ApiError::invalid("big"));
+        assert_eq!(p.paging(50).unwrap(), (Some(1), 50));
+        let p = Params::from_pairs(&[("page", "3"), ("limit", "0")]);
+        assert_eq!(p.paging(30).unwrap(), (Some(3), 30));
+        let p = Params::from_pairs(&[("limit", "5000")]);
+        assert_eq!(p.paging(50).unwrap(), (None, 5000));
     }
 
     #[tokio::test]
