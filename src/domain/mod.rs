@@ -1,5 +1,6 @@
-//! The rules: accounts and credits, addresses. Nothing here knows about
+//! The rules: accounts and credits, addresses, failure classes. Nothing here knows about
 //! HTTP, XML or SQL.
 
 pub mod accounts;
 pub mod email;
+pub mod failure;
