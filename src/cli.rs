@@ -333,7 +333,7 @@ fn bounce_classify(args: &BounceClassify, out: &mut impl std::io::Write) -> anyh
                 // Tabs and line breaks inside a field would break the columns.
                 let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
                 format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t({})",
                     clean(&name),
                     if f.recipient.is_empty() {
                         "-".into()
@@ -344,6 +344,7 @@ fn bounce_classify(args: &BounceClassify, out: &mut impl std::io::Write) -> anyh
                     status.as_deref().unwrap_or("-"),
                     f.code.map_or("-".to_string(), |c| c.to_string()),
                     clean(&f.reason),
+                    f.rule,
                 )
             };
             writeln!(out, "{line}").map_err(|e| anyhow!("cannot write the output: {e}"))?;

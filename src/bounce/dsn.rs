@@ -2,8 +2,8 @@
 //! `Final-Recipient`, `Original-Recipient`, `Action`, `Status` and
 //! `Diagnostic-Code`. Real servers bend the format (no blank line between
 //! recipients, fields in another order, the fields pasted into the text
-//! part), so blocks are cut where a recipient field repeats, not only at
-//! blank lines.
+//! part, `Action` before the recipient), so blocks are cut at blank lines
+//! and where a recipient field repeats.
 
 use super::scan;
 use super::status::Status;
@@ -57,10 +57,6 @@ impl Block {
         self.final_rcpt.is_some() || self.original_rcpt.is_some()
     }
 
-    fn has_outcome(&self) -> bool {
-        self.action.is_some() || self.status.is_some() || !self.diagnostic.is_empty()
-    }
-
     fn finish(self, out: &mut Vec<Recipient>) {
         let pick = |v: &Option<String>| v.as_deref().and_then(address_of);
         let addr = pick(&self.final_rcpt)
@@ -103,13 +99,13 @@ pub fn parse(text: &str) -> Vec<Recipient> {
         };
         match name.as_str() {
             "final-recipient" => {
-                if block.final_rcpt.is_some() || (block.has_recipient() && block.has_outcome()) {
+                if block.final_rcpt.is_some() {
                     std::mem::take(&mut block).finish(&mut out);
                 }
                 block.final_rcpt = Some(value);
             }
             "original-recipient" => {
-                if block.original_rcpt.is_some() || (block.has_recipient() && block.has_outcome()) {
+                if block.original_rcpt.is_some() {
                     std::mem::take(&mut block).finish(&mut out);
                 }
                 block.original_rcpt = Some(value);
@@ -199,6 +195,15 @@ Final-Recipient: rfc822; c@d.example\nAction: failed\nStatus: 5.2.2\n";
             ["a@b.example", "c@d.example"]
         );
         assert_eq!(r[1].status, Some(Status::new(5, 2, 2)));
+    }
+
+    #[test]
+    fn fields_before_the_recipient_belong_to_its_block() {
+        let text = "Action: failed\nStatus: 5.0.0\nOriginal-recipient: rfc822;a@b.example\nFinal-recipient: rfc822;a@b.example\n\n\
+Action: failed\nFinal-recipient: rfc822;c@d.example\n";
+        let r = parse(text);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].action, Action::Failed);
     }
 
     #[test]

@@ -58,12 +58,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         .or_else(|| found.first().copied());
     let coded = status.and_then(rules::by_status);
 
-    let near = close.iter().find_map(|t| rules::by_phrase(&rules::normalise(t)));
-    let far = || {
-        [e.notice, e.subject]
-            .iter()
-            .find_map(|t| rules::by_phrase(&rules::normalise(t)))
-    };
+    let said = close.map(rules::normalise);
+    let near = rules::by_phrase(&[&said[0], &said[1]]);
+    let far = || rules::by_phrase(&[&rules::normalise(e.notice), &rules::normalise(e.subject)]);
 
     let (mut class, mut label) = match (coded, near) {
         (Some((class, Weight::Decisive, label)), _) => (class, label),
@@ -76,11 +73,23 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         },
     };
 
-    // A mailbox that was accepted at RCPT and refused after the message
-    // was sent ("unknown user" in reply to DATA) is a content filter's verdict.
+    // A name server that failed to answer, reported while the sender is
+    // still retrying (4.x.x), is a passing trouble, not a missing domain.
+    let deferred = status.map(|s| s.class) == Some(4) || e.action == Some(Action::Delayed);
+    if class == Class::InvalidAddr && !decisive_code(coded) && deferred {
+        class = Class::Transient;
+        label = "name service trouble, still retrying";
+    }
+
+    // "User unknown" from an SMTP server names a missing mailbox only as
+    // the answer to RCPT TO (or with 5.1.1); after DATA, or with no sign
+    // of when it was said, it is a content filter's refusal.
+    let decisive = decisive_code(coded);
+    let stage_bound = near.or_else(far).is_some_and(|r| r.needs_rcpt);
     if class == Class::NotExist
-        && !matches!(coded, Some((_, Weight::Decisive, _)))
-        && close.iter().any(|t| after_data(&rules::normalise(t)))
+        && !decisive
+        && stage_bound
+        && (said.iter().any(|t| after_data(t)) || !at_rcpt(&said))
     {
         class = Class::UserReject;
         label = "refused after the message was sent";
@@ -93,6 +102,10 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     }
 }
 
+fn decisive_code(coded: Option<(Class, Weight, &'static str)>) -> bool {
+    matches!(coded, Some((_, Weight::Decisive, _)))
+}
+
 /// No code names a cause and no phrase matched: the first digit says
 /// whether it was final.
 fn fallback(action: Option<Action>, status: Option<Status>, code: Option<u16>) -> (Class, &'static str) {
@@ -102,6 +115,18 @@ fn fallback(action: Option<Action>, status: Option<Status>, code: Option<u16>) -
         (_, Some(5)) | (Some(Action::Failed), _) => (Class::UserReject, "refused"),
         _ => (Class::UserReject, "failed, no reason given"),
     }
+}
+
+/// The reply was to RCPT TO: the transcript says so, or the server quotes
+/// the address it refuses (`550 <a@b>: User unknown`, `<a@b>... No such
+/// user`), which only the RCPT answer does; local delivery has no DATA.
+fn at_rcpt(said: &[String; 2]) -> bool {
+    let [reply, notice] = said;
+    let quotes = |t: &str| t.contains(">: ") || t.contains("... ");
+    [reply, notice]
+        .iter()
+        .any(|t| t.contains("rcpt") || t.contains("mail.local"))
+        || quotes(reply)
 }
 
 /// The reply was to the message's end of data, not to RCPT TO. (A
@@ -135,8 +160,14 @@ mod tests {
 
     #[test]
     fn specific_phrases_beat_loose_codes() {
-        assert_eq!(class_of(Some("5.7.1"), "550 5.7.1 User unknown"), Class::NotExist);
-        assert_eq!(class_of(Some("5.0.0"), "550 Unknown user"), Class::NotExist);
+        assert_eq!(
+            class_of(Some("5.7.1"), "RCPT TO: 550 5.7.1 User unknown"),
+            Class::NotExist
+        );
+        assert_eq!(
+            class_of(Some("5.0.0"), "RCPT TO: 550 Unknown user"),
+            Class::NotExist
+        );
         assert_eq!(class_of(Some("5.0.0"), "552 Mailbox full"), Class::OverQuota);
         // A weak phrase does not overrule the code's hint.
         assert_eq!(
@@ -155,6 +186,31 @@ mod tests {
         assert_eq!(j.status, Status::parse("5.2.2"));
         assert_eq!(j.code, Some(550));
         assert_eq!(j.class, Class::OverQuota);
+    }
+
+    #[test]
+    fn unknown_user_counts_only_as_the_answer_to_rcpt() {
+        let at_rcpt = judge(&Evidence {
+            diagnostic: "550 Unknown user a@b.example",
+            context: "<a@b.example>: host mx said: 550 Unknown user (in reply to RCPT TO command)",
+            ..Evidence::default()
+        });
+        assert_eq!(at_rcpt.class, Class::NotExist);
+        let unsaid = judge(&Evidence {
+            diagnostic: "550 Unknown user a@b.example",
+            ..Evidence::default()
+        });
+        assert_eq!(unsaid.class, Class::UserReject);
+        let coded = judge(&Evidence {
+            diagnostic: "550 5.1.1 Unknown user a@b.example",
+            ..Evidence::default()
+        });
+        assert_eq!(coded.class, Class::NotExist);
+        let own_words = judge(&Evidence {
+            context: "a@b.example on 4/29/01\n  The recipient name is not recognized",
+            ..Evidence::default()
+        });
+        assert_eq!(own_words.class, Class::NotExist);
     }
 
     #[test]

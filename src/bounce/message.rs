@@ -50,6 +50,7 @@ fn ignore(recipient: String, reason: &str) -> Finding {
         code: None,
         reason: reason.to_string(),
         delayed: false,
+        rule: "message kind",
     }
 }
 
@@ -67,6 +68,7 @@ fn finding(recipient: String, j: Judgement, reason_text: &str, delayed: bool) ->
         code: j.code,
         reason,
         delayed,
+        rule: j.label,
     }
 }
 
@@ -155,7 +157,12 @@ fn ses_notification(report: &Report) -> Option<Vec<Finding>> {
     }
     let start = text.find('{')?;
     let end = text.rfind('}')?;
-    let mut value: Value = serde_json::from_str(text.get(start..=end)?).ok()?;
+    let json = text.get(start..=end)?;
+    // Lines over 998 characters get broken in transit as "!" CRLF SP (a
+    // sendmail habit); the JSON reads again once those breaks are undone.
+    let mut value: Value = serde_json::from_str(json)
+        .or_else(|_| serde_json::from_str(&json.replace("!\r\n ", "").replace("!\n ", "")))
+        .ok()?;
     if let Some(inner) = value.get("Message").and_then(Value::as_str) {
         value = serde_json::from_str(inner).ok()?;
     }

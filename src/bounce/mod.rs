@@ -121,6 +121,8 @@ pub struct Finding {
     pub reason: String,
     /// The report is a delay warning: the server is still trying.
     pub delayed: bool,
+    /// Which rule decided (a label of the tables), for operators asking why.
+    pub rule: &'static str,
 }
 
 /// Classifies an SMTP reply: its code, its enhanced status code when the
@@ -191,6 +193,7 @@ fn unreadable(reason: &str) -> Finding {
         code: None,
         reason: reason.to_string(),
         delayed: false,
+        rule: "no report",
     }
 }
 

@@ -26,7 +26,7 @@ pub fn by_status(s: Status) -> Option<(Class, Weight, &'static str)> {
         (1, 3) => (NotExist, Hint, "bad destination mailbox address syntax"),
         (1, 2) => (InvalidAddr, Decisive, "bad destination system"),
         (1, 4) => (UserReject, Hint, "ambiguous destination mailbox"),
-        (1, 6) => (UserReject, Hint, "mailbox has moved"),
+        (1, 6) => (UserReject, Decisive, "mailbox has moved"),
         (1, 7) | (1, 8) => (UserReject, Hint, "sender address rejected"),
         (2, 1) => (UserReject, Hint, "mailbox disabled"),
         (2, 2) => (OverQuota, Decisive, "mailbox full"),
@@ -60,6 +60,10 @@ pub struct Rule {
     /// A strong rule names a cause and overrules a loose status code; a weak
     /// one only speaks when no code does.
     pub strong: bool,
+    /// An SMTP server's "user unknown" is a verdict on the address only
+    /// when it answered RCPT TO (or said 5.1.1); the same words after DATA,
+    /// or with no sign of when, come from a content filter (`user_reject`).
+    pub needs_rcpt: bool,
     pub phrases: &'static [&'static str],
 }
 
@@ -75,6 +79,7 @@ pub static PHRASES: &[Rule] = &[
         class: Class::OverQuota,
         label: "mailbox full",
         strong: true,
+        needs_rcpt: false,
         phrases: &[
             // English
             "mailbox full",
@@ -144,6 +149,7 @@ pub static PHRASES: &[Rule] = &[
         class: Class::Transient,
         label: "expired after retries",
         strong: true,
+        needs_rcpt: false,
         phrases: &[
             "retry timeout exceeded",
             "retry time exceeded",
@@ -174,6 +180,7 @@ pub static PHRASES: &[Rule] = &[
         class: Class::InvalidAddr,
         label: "domain can't receive mail",
         strong: true,
+        needs_rcpt: false,
         phrases: &[
             "host unknown",
             "unknown host",
@@ -218,8 +225,73 @@ pub static PHRASES: &[Rule] = &[
     },
     Rule {
         class: Class::NotExist,
+        label: "no such recipient",
+        strong: true,
+        needs_rcpt: false,
+        phrases: &[
+            // The reporting system's own words, not a relayed SMTP reply.
+            "recipient name is not recognized",
+            "returned unknown recipient",
+            "not listed in * directory",
+            "not listed in public name",
+            "invalid final delivery userid",
+            "address couldn't be found",
+            "address could not be found",
+            "no valid recipients",
+            "doesn't have a * account",
+            "does not have a * account",
+            "email account that you tried to reach does not exist",
+            // Chinese
+            "用户不存在",
+            "用户名不存在",
+            "收件人不存在",
+            "收信人不存在",
+            "邮箱不存在",
+            "邮件地址不存在",
+            "地址不存在",
+            "帐户不存在",
+            "账户不存在",
+            "帐号不存在",
+            "账号不存在",
+            "无此用户",
+            "沒有這個用戶",
+            "用戶不存在",
+            // Japanese
+            "存在しない",
+            "存在しません",
+            "宛先不明",
+            "該当するユーザ",
+            "ユーザーが見つかりません",
+            // German, French, Spanish, Italian, Portuguese, Russian
+            "benutzer unbekannt",
+            "empfänger unbekannt",
+            "adresse unbekannt",
+            "unbekannter empfänger",
+            "unbekannter benutzer",
+            "postfach existiert nicht",
+            "existiert nicht",
+            "utilisateur inconnu",
+            "destinataire inconnu",
+            "adresse inconnue",
+            "n'existe pas",
+            "usuario desconocido",
+            "destinatario desconocido",
+            "no existe",
+            "utente sconosciuto",
+            "non esiste",
+            "usuário desconhecido",
+            "utilizador desconhecido",
+            "não existe",
+            "нет такого пользователя",
+            "не существует",
+            "пользователь не найден",
+        ],
+    },
+    Rule {
+        class: Class::NotExist,
         label: "mailbox does not exist",
         strong: true,
+        needs_rcpt: true,
         phrases: &[
             // English
             "user unknown",
@@ -278,70 +350,46 @@ pub static PHRASES: &[Rule] = &[
             "invalid recipient",
             "invalid mailbox",
             "invalid user",
-            "invalid final delivery userid",
             "invalid address",
             "bad recipient",
             "bad destination mailbox",
-            "recipient name is not recognized",
             "recipient address rejected: user unknown",
-            "not listed in * directory",
             "mailbox unavailable or not local",
-            "doesn't have a * account",
-            "does not have a * account",
-            "email account that you tried to reach does not exist",
             "no such local user",
             "unknown mailbox",
             "destination address does not exist",
-            // Chinese
-            "用户不存在",
-            "用户名不存在",
-            "收件人不存在",
-            "收信人不存在",
-            "邮箱不存在",
-            "邮件地址不存在",
-            "地址不存在",
-            "帐户不存在",
-            "账户不存在",
-            "帐号不存在",
-            "账号不存在",
-            "无此用户",
-            "沒有這個用戶",
-            "用戶不存在",
-            // Japanese
-            "存在しない",
-            "存在しません",
-            "宛先不明",
-            "該当するユーザ",
-            "ユーザーが見つかりません",
-            // German, French, Spanish, Italian, Portuguese, Russian
-            "benutzer unbekannt",
-            "empfänger unbekannt",
-            "adresse unbekannt",
-            "unbekannter empfänger",
-            "unbekannter benutzer",
-            "postfach existiert nicht",
-            "existiert nicht",
-            "utilisateur inconnu",
-            "destinataire inconnu",
-            "adresse inconnue",
-            "n'existe pas",
-            "usuario desconocido",
-            "destinatario desconocido",
-            "no existe",
-            "utente sconosciuto",
-            "non esiste",
-            "usuário desconhecido",
-            "utilizador desconhecido",
-            "não existe",
-            "нет такого пользователя",
-            "не существует",
-            "пользователь не найден",
+        ],
+    },
+    Rule {
+        class: Class::Transient,
+        label: "sending too fast",
+        strong: true,
+        needs_rcpt: false,
+        phrases: &[
+            // Rate limits name a passing condition, even when worded "blocked".
+            "too many connections",
+            "too many concurrent",
+            "too many messages",
+            "too many recipients this",
+            "too many sessions",
+            "frequency limited",
+            "frequency limit",
+            "rate limit",
+            "rate-limit",
+            "ratelimit",
+            "throttl",
+            "sending too fast",
+            "exceeded the rate",
+            "connection limit",
+            "发送频率",
+            "频率过快",
         ],
     },
     Rule {
         class: Class::UserReject,
         label: "refused by the recipient's server",
         strong: true,
+        needs_rcpt: false,
         phrases: &[
             // account state
             "account disabled",
@@ -354,6 +402,8 @@ pub static PHRASES: &[Rule] = &[
             "account suspended",
             "account has been suspended",
             "account is suspended",
+            "tried to reach is disabled",
+            "tried to reach is inactive",
             "mailbox disabled",
             "mailbox is disabled",
             "mailbox is inactive",
@@ -363,8 +413,12 @@ pub static PHRASES: &[Rule] = &[
             "suspended",
             "has been terminated",
             "has moved",
+            "not our customer",
             "not accepting mail",
             "not accepting messages",
+            "not accepting connections",
+            "not accepting network messages",
+            "does not accept mail",
             // reputation, policy, authentication
             "blocked",
             "block list",
@@ -372,6 +426,7 @@ pub static PHRASES: &[Rule] = &[
             "blacklist",
             "black list",
             "denylist",
+            "banned",
             "spamhaus",
             "spamcop",
             "rbl",
@@ -395,21 +450,23 @@ pub static PHRASES: &[Rule] = &[
             "unauthorized",
             "unauthenticated",
             "reverse dns",
+            "reverse hostname",
             "ptr record",
             "reverse lookup",
             "rdns",
+            "unverifyable",
+            "unverifiable",
+            "may not be mail exchanger",
             "relay access denied",
             "relaying denied",
             "relay not permitted",
             "not permitted to relay",
             "relay denied",
             "access denied",
-            "denied",
-            "refused",
-            "rejected",
-            "not allowed",
-            "prohibited",
-            "forbidden",
+            "sender address rejected",
+            "sender rejected",
+            "domain of sender address",
+            "invalid domain name",
             // the message itself
             "message too large",
             "message too big",
@@ -417,30 +474,22 @@ pub static PHRASES: &[Rule] = &[
             "message length exceeds",
             "size limit",
             "exceeds the maximum",
+            "too many recipients",
             "header error",
             "content error",
+            "media error",
             "not a member",
             "permission to post",
-            "拒绝",
-            "拒收",
             "垃圾邮件",
-            "被退回",
             "受信拒否",
             "拒否",
-            "abgelehnt",
-            "refusé",
         ],
-    },
-    Rule {
-        class: Class::NotExist,
-        label: "mailbox unavailable",
-        strong: false,
-        phrases: &["mailbox unavailable", "mailbox not available", "no mailbox"],
     },
     Rule {
         class: Class::Transient,
         label: "temporary trouble",
-        strong: false,
+        strong: true,
+        needs_rcpt: false,
         phrases: &[
             "connection timed out",
             "connection refused",
@@ -465,12 +514,8 @@ pub static PHRASES: &[Rule] = &[
             "try later",
             "please retry",
             "temporarily",
-            "temporary",
-            "too many connections",
-            "too many concurrent",
-            "too many messages",
-            "rate limit",
-            "throttl",
+            "temporary failure",
+            "temporary error",
             "system error",
             "internal error",
             "local error",
@@ -478,8 +523,11 @@ pub static PHRASES: &[Rule] = &[
             "mail system full",
             "insufficient system storage",
             "out of memory",
-            "resources",
+            "insufficient resources",
             "service unavailable",
+            "service currently unavailable",
+            "service not available",
+            "transaction failed",
             "server busy",
             "on hold",
             "greylist",
@@ -490,14 +538,49 @@ pub static PHRASES: &[Rule] = &[
             "一時的",
         ],
     },
+    Rule {
+        class: Class::UserReject,
+        label: "refused",
+        strong: false,
+        needs_rcpt: false,
+        phrases: &[
+            // Bare refusal words: they say no, not why.
+            "rejected",
+            "refused",
+            "denied",
+            "not allowed",
+            "prohibited",
+            "forbidden",
+            "拒绝",
+            "拒收",
+            "被退回",
+            "abgelehnt",
+            "refusé",
+        ],
+    },
+    Rule {
+        class: Class::NotExist,
+        label: "mailbox unavailable",
+        strong: false,
+        needs_rcpt: true,
+        phrases: &["mailbox unavailable", "mailbox not available", "no mailbox"],
+    },
 ];
 
-/// The first rule whose phrase occurs in `text` (already normalised by
-/// [`normalise`]).
-pub fn by_phrase(text: &str) -> Option<&'static Rule> {
-    PHRASES
-        .iter()
-        .find(|rule| rule.phrases.iter().any(|p| matches(text, p)))
+/// The rule that speaks for `texts` (most specific first, each already
+/// normalised by [`normalise`]): the first strong rule matching the first
+/// text that has one, else the first weak rule likewise. A cause named in
+/// the notice ("address couldn't be found") beats a bare "rejected" in the
+/// reply, but the reply's own cause beats words elsewhere in the notice.
+pub fn by_phrase(texts: &[&str]) -> Option<&'static Rule> {
+    [true, false].into_iter().find_map(|strong| {
+        texts.iter().find_map(|t| {
+            PHRASES
+                .iter()
+                .filter(|rule| rule.strong == strong)
+                .find(|rule| rule.phrases.iter().any(|p| matches(t, p)))
+        })
+    })
 }
 
 /// Lower case, every run of white space one space: the form phrases are
@@ -564,7 +647,7 @@ mod tests {
     use super::*;
 
     fn phrase(text: &str) -> Option<Class> {
-        by_phrase(&normalise(text)).map(|r| r.class)
+        by_phrase(&[&normalise(text)]).map(|r| r.class)
     }
 
     #[test]
@@ -581,6 +664,7 @@ mod tests {
             ("5.7.1", Some((Class::UserReject, Weight::Hint))),
             ("5.7.26", Some((Class::UserReject, Weight::Hint))),
             ("5.2.1", Some((Class::UserReject, Weight::Hint))),
+            ("5.1.6", Some((Class::UserReject, Weight::Decisive))),
             ("5.3.4", Some((Class::UserReject, Weight::Hint))),
             ("4.4.1", Some((Class::Transient, Weight::Hint))),
             ("5.1.3", Some((Class::NotExist, Weight::Hint))),
