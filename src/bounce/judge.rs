@@ -44,12 +44,15 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
             label: "delivered",
         };
     }
-    // The DSN's own field unless it only says "failed" (5.0.0) and the
-    // server's reply is more precise.
-    let found: Vec<Status> = e
-        .status
-        .into_iter()
-        .chain(close.iter().filter_map(|t| Status::find(t)))
+    // The server's own code (in its reply) over the one the reporting MTA
+    // wrote in `Status:`, which is often derived ("5.0.0") or stale; the
+    // first that names more than "failed" wins.
+    let found: Vec<Status> = close
+        .iter()
+        .take(1)
+        .filter_map(|t| Status::find(t))
+        .chain(e.status)
+        .chain(close.iter().skip(1).filter_map(|t| Status::find(t)))
         .collect();
     let status = found
         .iter()
@@ -64,7 +67,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 
     let (mut class, mut label) = match (coded, near) {
         (Some((class, Weight::Decisive, label)), _) => (class, label),
-        (Some((class, Weight::Hint, label)), Some(rule)) if !rule.strong => (class, label),
+        (Some((class, Weight::Hint, label)), Some(rule)) if !overrules(rule, status) => (class, label),
         (_, Some(rule)) => (rule.class, rule.label),
         (Some((class, _, label)), None) => (class, label),
         (None, None) => match far() {
@@ -89,7 +92,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if class == Class::NotExist
         && !decisive
         && stage_bound
-        && (said.iter().any(|t| after_data(t)) || !at_rcpt(&said))
+        && (said.iter().any(|t| after_data(t)) || !at_rcpt(&said, coded.is_some()))
     {
         class = Class::UserReject;
         label = "refused after the message was sent";
@@ -102,31 +105,42 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     }
 }
 
+/// May a phrase overrule a status code's hint? A weak one never; a passing
+/// trouble ("try again later") never overrules a permanent or a policy
+/// code (5.x.x, x.7.x), which says the server decided.
+fn overrules(rule: &rules::Rule, status: Option<Status>) -> bool {
+    let decided = status.is_some_and(|s| s.is_permanent() || s.subject == 7);
+    rule.strong && !(rule.class == Class::Transient && decided)
+}
+
 fn decisive_code(coded: Option<(Class, Weight, &'static str)>) -> bool {
     matches!(coded, Some((_, Weight::Decisive, _)))
 }
 
 /// No code names a cause and no phrase matched: the first digit says
-/// whether it was final.
+/// whether it was final. A report that gives no code and no reason at all
+/// is no verdict on the address: `transient`, like a give-up.
 fn fallback(action: Option<Action>, status: Option<Status>, code: Option<u16>) -> (Class, &'static str) {
     let digit = status.map(|s| s.class).or(code.map(|c| (c / 100) as u8));
     match (action, digit) {
         (Some(Action::Delayed), _) | (_, Some(4)) => (Class::Transient, "deferred"),
-        (_, Some(5)) | (Some(Action::Failed), _) => (Class::UserReject, "refused"),
-        _ => (Class::UserReject, "failed, no reason given"),
+        (_, Some(5)) => (Class::UserReject, "refused"),
+        _ => (Class::Transient, "failed, no reason given"),
     }
 }
 
 /// The reply was to RCPT TO: the transcript says so, or the server quotes
 /// the address it refuses (`550 <a@b>: User unknown`, `<a@b>... No such
 /// user`), which only the RCPT answer does; local delivery has no DATA.
-fn at_rcpt(said: &[String; 2]) -> bool {
+/// When the status code names another cause (5.2.1 disabled, 5.7.1
+/// policy), only the transcript's word counts.
+fn at_rcpt(said: &[String; 2], code_names_a_cause: bool) -> bool {
     let [reply, notice] = said;
     let quotes = |t: &str| t.contains(">: ") || t.contains("... ");
     [reply, notice]
         .iter()
         .any(|t| t.contains("rcpt") || t.contains("mail.local"))
-        || quotes(reply)
+        || (quotes(reply) && !code_names_a_cause)
 }
 
 /// The reply was to the message's end of data, not to RCPT TO. (A

@@ -452,6 +452,7 @@ fn is_bounce(report: &Report) -> bool {
         "mailerdaemon",
         "mail-daemon",
         "postmaster",
+        "post_master",
         "mail delivery",
     ];
     if DAEMONS.iter().any(|d| from.contains(d)) {

@@ -27,6 +27,9 @@ pub struct Report {
     pub feedback_parts: Vec<String>,
     /// Header fields of the returned original message, when there is one.
     pub original: Vec<(String, String)>,
+    /// Delivery-status parts of a bounce that came forwarded inside another
+    /// message; used when the outer message has none of its own.
+    forwarded_status: Vec<String>,
 }
 
 impl Report {
@@ -53,6 +56,9 @@ impl Report {
         }
         for part in &message.parts {
             report.take(&parser, part);
+        }
+        if report.status_parts.is_empty() {
+            report.status_parts = std::mem::take(&mut report.forwarded_status);
         }
         report.split_inline_original();
         report
@@ -83,6 +89,17 @@ impl Report {
                 if self.original.is_empty() {
                     self.original = header_fields(nested);
                 }
+                for inner in &nested.parts {
+                    let status = inner.content_type().is_some_and(|ct| {
+                        ct.ctype().eq_ignore_ascii_case("message")
+                            && ct
+                                .subtype()
+                                .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+                    });
+                    if status {
+                        self.forwarded_status.push(lossy(inner.contents(), PART_MAX));
+                    }
+                }
             }
             PartType::Text(text) | PartType::Html(text) => match (ctype.as_str(), subtype.as_str()) {
                 ("text", "rfc822-headers") | ("message", _) => {
@@ -94,6 +111,10 @@ impl Report {
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                 if ctype == "message" || subtype == "rfc822-headers" {
                     self.take_machine_part(parser, &subtype, bytes);
+                } else if ctype == "multipart" || ctype == "text" {
+                    // A multipart without a usable boundary, or text the
+                    // parser could not place: still the notice's words.
+                    self.push_notice(&decode(bytes, None));
                 }
             }
         }
@@ -172,8 +193,23 @@ fn skip_mbox_line(raw: &[u8]) -> &[u8] {
 }
 
 fn lossy(bytes: &[u8], max: usize) -> String {
-    let bytes = &bytes[..bytes.len().min(max)];
-    String::from_utf8_lossy(bytes).into_owned()
+    decode(&bytes[..bytes.len().min(max)], None)
+}
+
+/// Text of a part the parser left as bytes. Japanese servers write
+/// ISO-2022-JP into delivery-status fields, which is 7-bit and so passes
+/// for ASCII; its escape sequences give it away.
+fn decode(bytes: &[u8], charset: Option<&str>) -> String {
+    let jis = bytes.windows(2).any(|w| w == b"\x1b$");
+    let encoding = if jis {
+        Some(encoding_rs::ISO_2022_JP)
+    } else {
+        charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
+    };
+    match encoding {
+        Some(enc) => enc.decode_without_bom_handling(bytes).0.into_owned(),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character.
@@ -256,6 +292,13 @@ Hi. This is the qmail-send program.\n\n<a@b.example>:\nSorry, no mailbox here by
         }
         let r = Report::read(b"From MAILER-DAEMON Mon Sep 20 19:29:27 2021\nSubject: hi\n\nbody\n");
         assert_eq!(r.subject, "hi");
+    }
+
+    #[test]
+    fn decodes_jis_left_in_a_binary_part() {
+        assert_eq!(decode(b"\x1b$B%f!<%6!<\x1b(B", None), "ユーザー");
+        assert_eq!(decode(b"plain", None), "plain");
+        assert_eq!(decode(b"\xc4\xe3", Some("gb2312")), "你");
     }
 
     #[test]

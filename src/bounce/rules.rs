@@ -27,7 +27,7 @@ pub fn by_status(s: Status) -> Option<(Class, Weight, &'static str)> {
         (1, 2) => (InvalidAddr, Decisive, "bad destination system"),
         (1, 4) => (UserReject, Hint, "ambiguous destination mailbox"),
         (1, 6) => (UserReject, Decisive, "mailbox has moved"),
-        (1, 7) | (1, 8) => (UserReject, Hint, "sender address rejected"),
+        (1, 7) | (1, 8) => (UserReject, Decisive, "sender address rejected"),
         (2, 1) => (UserReject, Hint, "mailbox disabled"),
         (2, 2) => (OverQuota, Decisive, "mailbox full"),
         (2, 3) => (UserReject, Hint, "message too large for the recipient"),
@@ -70,10 +70,11 @@ pub struct Rule {
 const GAP: usize = 48;
 
 /// Checked in order; the first rule with a matching phrase decides. The order
-/// is the precedence: a full mailbox or a give-up after retries explains a
-/// failure better than the words around it, "user unknown" is checked before
-/// the broad refusal words ("rejected", "denied") that often surround it, and
-/// the weak signs of a missing mailbox and of a passing trouble come last.
+/// is the precedence: a full mailbox, a missing domain or mailbox explain a
+/// failure better than the words around them; a give-up after retries takes
+/// the cause of the last attempt when the report names one (API.md H-4) and
+/// is `transient` only when it names none; bare refusal words ("rejected",
+/// "denied") and the weak sign of a missing mailbox come last.
 pub static PHRASES: &[Rule] = &[
     Rule {
         class: Class::OverQuota,
@@ -146,37 +147,6 @@ pub static PHRASES: &[Rule] = &[
         ],
     },
     Rule {
-        class: Class::Transient,
-        label: "expired after retries",
-        strong: true,
-        needs_rcpt: false,
-        phrases: &[
-            "retry timeout exceeded",
-            "retry time exceeded",
-            "message expired",
-            "delivery expired",
-            "delivery time expired",
-            "expired after",
-            "time limit exceeded",
-            "timeout exceeded",
-            "was not delivered within",
-            "could not deliver for the last",
-            "could not be delivered for",
-            "unable to deliver in",
-            "giving up",
-            "gave up",
-            "too long in queue",
-            "too long in the queue",
-            "in queue too long",
-            "queue too long",
-            "retry period",
-            "no longer retrying",
-            "will not be retried",
-            "message timed out",
-            "送信期限",
-        ],
-    },
-    Rule {
         class: Class::InvalidAddr,
         label: "domain can't receive mail",
         strong: true,
@@ -215,6 +185,8 @@ pub static PHRASES: &[Rule] = &[
             "illegal host/domain",
             "bad destination system",
             "no route to domain",
+            "domain is not reachable",
+            "domain is unreachable",
             "域名不存在",
             "域名错误",
             "ドメインが存在しません",
@@ -464,6 +436,8 @@ pub static PHRASES: &[Rule] = &[
             "relay denied",
             "access denied",
             "sender address rejected",
+            "service refused",
+            "service refusé",
             "sender rejected",
             "domain of sender address",
             "invalid domain name",
@@ -476,6 +450,10 @@ pub static PHRASES: &[Rule] = &[
             "exceeds the maximum",
             "too many recipients",
             "header error",
+            "malformed recipient",
+            "malformed address",
+            "incorrectly constructed",
+            "syntax error",
             "content error",
             "media error",
             "not a member",
@@ -483,6 +461,35 @@ pub static PHRASES: &[Rule] = &[
             "垃圾邮件",
             "受信拒否",
             "拒否",
+        ],
+    },
+    Rule {
+        class: Class::Transient,
+        label: "expired after retries",
+        strong: true,
+        needs_rcpt: false,
+        phrases: &[
+            "retry timeout exceeded",
+            "retry time exceeded",
+            "message expired",
+            "delivery expired",
+            "delivery time expired",
+            "expired after",
+            "time limit exceeded",
+            "timeout exceeded",
+            "was not delivered within",
+            "could not deliver for the last",
+            "could not be delivered for",
+            "unable to deliver in",
+            "too long in queue",
+            "too long in the queue",
+            "in queue too long",
+            "queue too long",
+            "retry period",
+            "no longer retrying",
+            "will not be retried",
+            "message timed out",
+            "送信期限",
         ],
     },
     Rule {
@@ -520,6 +527,7 @@ pub static PHRASES: &[Rule] = &[
             "internal error",
             "local error",
             "mailer error",
+            "pipe to |",
             "mail system full",
             "insufficient system storage",
             "out of memory",
