@@ -22,6 +22,9 @@ pub struct Evidence<'a> {
     /// The whole notice and the subject: read only when nothing closer speaks.
     pub notice: &'a str,
     pub subject: &'a str,
+    /// The text is a reply seen while delivering, to RCPT TO unless the
+    /// caller knows better: "user unknown" in it names a missing mailbox.
+    pub live_reply: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -88,7 +91,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     // the answer to RCPT TO (or with 5.1.1); after DATA, or with no sign
     // of when it was said, it is a content filter's refusal.
     let decisive = decisive_code(coded);
-    let stage_bound = near.or_else(far).is_some_and(|r| r.needs_rcpt);
+    let stage_bound = !e.live_reply && near.or_else(far).is_some_and(|r| r.needs_rcpt);
     if class == Class::NotExist
         && !decisive
         && stage_bound

@@ -262,11 +262,11 @@ fn from_status_fields(report: &Report, recipients: &[dsn::Recipient]) -> Vec<Fin
             let j = judge(&Evidence {
                 action: Some(r.action),
                 status: r.status,
-                code: None,
                 diagnostic: &r.diagnostic,
                 context,
                 notice: &report.notice,
                 subject: &report.subject,
+                ..Evidence::default()
             });
             let reason = if r.diagnostic.is_empty() {
                 reason_line(context)

@@ -126,7 +126,9 @@ pub struct Finding {
 }
 
 /// Classifies an SMTP reply: its code, its enhanced status code when the
-/// server sent one, and its text.
+/// server sent one, and its text. A refusal that names a missing mailbox
+/// ("550 User unknown") is taken as the answer to RCPT TO, where a
+/// delivering client meets it.
 pub fn classify_reply(code: u16, enhanced: Option<&str>, text: &str) -> Verdict {
     let status = enhanced.and_then(Status::parse).or_else(|| Status::find(text));
     let reason = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -143,6 +145,7 @@ pub fn classify_reply(code: u16, enhanced: Option<&str>, text: &str) -> Verdict 
         status,
         code: Some(code),
         diagnostic: text,
+        live_reply: true,
         ..Evidence::default()
     });
     // What the text says the cause is, as a failure class.
@@ -223,6 +226,11 @@ mod tests {
         );
         assert_eq!((v.class, v.code), (Class::NotExist, Some(550)));
         assert_eq!(v.status.map(|s| s.to_string()).as_deref(), Some("5.1.1"));
+
+        let v = classify_reply(550, None, "Requested action not taken: mailbox unavailable");
+        assert_eq!(v.class, Class::NotExist);
+        let v = classify_reply(550, None, "<a@b.example>... User unknown");
+        assert_eq!(v.class, Class::NotExist);
 
         let v = classify_reply(552, None, "5.2.2 Mailbox full");
         assert_eq!(v.class, Class::OverQuota);
