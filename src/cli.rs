@@ -1,4 +1,4 @@
-//! The `qunfa` command: `serve`, `worker`, `admin …` (INTERFACE.md).
+//! The `qunfa` command: `serve`, `worker`, `admin …`, `bounce …` (INTERFACE.md).
 //! Every failure ends in one line on stderr and a non-zero exit.
 
 use std::process::ExitCode;
@@ -42,6 +42,26 @@ enum Command {
         #[command(subcommand)]
         command: Admin,
     },
+    /// Bounce and complaint reports.
+    Bounce {
+        #[command(subcommand)]
+        command: BounceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BounceCmd {
+    /// Classifies bounce, complaint and auto-reply messages (.eml), one line per recipient.
+    Classify(BounceClassify),
+}
+
+#[derive(Args)]
+struct BounceClassify {
+    /// One JSON object a line: file, recipient, class, status, code, reason.
+    #[arg(long)]
+    json: bool,
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +230,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Classifying files needs no settings, database or runtime.
+    if let Command::Bounce {
+        command: BounceCmd::Classify(args),
+    } = &cli.command
+    {
+        return match bounce_classify(args, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("qunfa: {}", e.to_string().replace('\n', " "));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let quiet = matches!(cli.command, Command::Admin { .. });
     init_logging(quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -268,6 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
+        Command::Bounce { .. } => Ok(()), // handled in main, before the runtime
         Command::Admin { command } => {
             let app = App::init(config).await?;
             let result = admin(&app, command).await;
@@ -307,6 +341,48 @@ impl Shutdown {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `bounce classify`: every recipient of every file, in the files' order.
+fn bounce_classify(args: &BounceClassify, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    use serde_json::to_string as json;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let raw = std::fs::read(path).map_err(|e| anyhow!("cannot read {name}: {e}"))?;
+        for f in crate::bounce::classify_message(&raw) {
+            let status = f.status.map(|s| s.to_string());
+            let line = if args.json {
+                format!(
+                    "{{\"file\": {}, \"recipient\": {}, \"class\": {}, \"status\": {}, \"code\": {}, \"reason\": {}}}",
+                    json(&name)?,
+                    json(&f.recipient)?,
+                    json(f.class.as_str())?,
+                    json(&status)?,
+                    json(&f.code)?,
+                    json(&f.reason)?,
+                )
+            } else {
+                // Tabs and line breaks inside a field would break the columns.
+                let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t({})",
+                    clean(&name),
+                    if f.recipient.is_empty() {
+                        "-".into()
+                    } else {
+                        clean(&f.recipient)
+                    },
+                    f.class,
+                    status.as_deref().unwrap_or("-"),
+                    f.code.map_or("-".to_string(), |c| c.to_string()),
+                    clean(&f.reason),
+                    f.rule,
+                )
+            };
+            writeln!(out, "{line}").map_err(|e| anyhow!("cannot write the output: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn username(s: &str) -> anyhow::Result<Username> {

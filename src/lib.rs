@@ -2,6 +2,7 @@
 //! vendor-compatible XML API. See DESIGN.md for the shape of the system.
 
 pub mod app;
+pub mod bounce;
 pub mod cli;
 pub mod clock;
 pub mod config;

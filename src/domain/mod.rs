@@ -1,6 +1,7 @@
-//! The rules: accounts and credits, addresses. Nothing here knows about
+//! The rules: accounts and credits, addresses, failure classes. Nothing here knows about
 //! HTTP, XML or SQL.
 
 pub mod accounts;
 pub mod email;
+pub mod failure;
 pub mod lists;

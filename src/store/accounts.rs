@@ -3,7 +3,7 @@
 use jiff::civil::Date;
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::clock::{format_date, parse_date};
 use crate::domain::accounts::{
     Customer, LedgerEntry, LedgerKind, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
@@ -171,19 +171,19 @@ impl Store {
         now: i64,
     ) -> StoreResult<i64> {
         let what = if role == Role::Agent { "agent" } else { "manager" };
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+        self.insert_id(
             "INSERT INTO operators (role, username, username_key, password_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                Arg::Text(role.as_str()),
+                Arg::Text(username.as_str()),
+                Arg::Text(&username.key()),
+                Arg::Text(password_hash),
+                Arg::Int(now),
+            ],
         )
-        .bind(role.as_str())
-        .bind(username.as_str())
-        .bind(username.key())
-        .bind(password_hash)
-        .bind(now)
-        .fetch_one(p)
-        .await)
-        .map_err(unique_as(what))?;
-        Ok(id)
+        .await
+        .map_err(unique_as(what))
     }
 
     /// The credential of an account, looked up by its user name key.
@@ -208,37 +208,34 @@ impl Store {
 
     /// Replaces an account's stored credential; false if there is no such account.
     pub async fn set_password_hash(&self, role: Role, username_key: &str, hash: &str) -> StoreResult<bool> {
-        let done = match role {
-            Role::Customer => on_pool!(self, p => sqlx::query(
-                "UPDATE customers SET password_hash = $1 WHERE username_key = $2",
-            )
-            .bind(hash)
-            .bind(username_key)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?,
-            Role::Agent | Role::Manager => on_pool!(self, p => sqlx::query(
-                "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3",
-            )
-            .bind(hash)
-            .bind(role.as_str())
-            .bind(username_key)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?,
+        let n = match role {
+            Role::Customer => {
+                self.write(
+                    "UPDATE customers SET password_hash = $1 WHERE username_key = $2",
+                    &[Arg::Text(hash), Arg::Text(username_key)],
+                )
+                .await?
+            }
+            Role::Agent | Role::Manager => {
+                self.write(
+                    "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3",
+                    &[Arg::Text(hash), Arg::Text(role.as_str()), Arg::Text(username_key)],
+                )
+                .await?
+            }
         };
-        Ok(done == 1)
+        Ok(n == 1)
     }
 
     /// Bars a customer from logging in (A.3 rule 7), or lets it in again.
     pub async fn set_customer_disabled(&self, username_key: &str, disabled: bool) -> StoreResult<bool> {
-        let done = on_pool!(self, p => sqlx::query("UPDATE customers SET disabled = $1 WHERE username_key = $2")
-            .bind(disabled)
-            .bind(username_key)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
+        let n = self
+            .write(
+                "UPDATE customers SET disabled = $1 WHERE username_key = $2",
+                &[Arg::Bool(disabled), Arg::Text(username_key)],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     pub async fn customer_by_id(&self, id: i64) -> StoreResult<Option<Customer>> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{Store, StoreError, StoreResult, WritePool, on_pool};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
 
 const CHUNK: usize = 1 << 20;
 
@@ -148,12 +148,13 @@ impl Files {
     /// Deletes a customer's files (their rows, then their bytes on disk).
     pub async fn delete(&self, customer_id: i64, ids: &[i64]) -> StoreResult<()> {
         for &id in ids {
-            let gone = on_pool!(&self.store, p => sqlx::query("DELETE FROM files WHERE id = $1 AND customer_id = $2")
-                .bind(id)
-                .bind(customer_id)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))?;
+            let gone = self
+                .store
+                .write(
+                    "DELETE FROM files WHERE id = $1 AND customer_id = $2",
+                    &[Arg::Int(id), Arg::Int(customer_id)],
+                )
+                .await?;
             if gone == 1
                 && let Some(path) = self.path(id)
             {

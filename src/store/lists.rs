@@ -5,7 +5,7 @@
 
 use sqlx::{FromRow, PgConnection, SqliteConnection};
 
-use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::domain::email::EmailAddress;
 use crate::domain::lists::{Address, ContactList, Extra, FileEncoding, ListStatus, NewAddress};
 
@@ -477,34 +477,37 @@ impl Store {
         status: ListStatus,
         now: i64,
     ) -> StoreResult<i64> {
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO lists (customer_id, subject, description, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(customer)
-        .bind(subject)
-        .bind(description)
-        .bind(status.as_str())
-        .bind(now)
-        .fetch_one(p)
-        .await)?;
+        let id = self
+            .insert_id(
+                "INSERT INTO lists (customer_id, subject, description, status, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    Arg::Int(customer),
+                    Arg::Text(subject),
+                    Arg::Text(description),
+                    Arg::Text(status.as_str()),
+                    Arg::Int(now),
+                ],
+            )
+            .await?;
         Ok(id)
     }
 
     /// False when the customer has no such list.
     pub async fn update_list(&self, customer: i64, id: i64, c: &ListChange) -> StoreResult<bool> {
-        let n = on_pool!(self, p => sqlx::query(
-            "UPDATE lists SET subject = COALESCE($1, subject), description = COALESCE($2, description), \
-             status = COALESCE($3, status) WHERE customer_id = $4 AND id = $5",
-        )
-        .bind(c.subject.as_deref())
-        .bind(c.description.as_deref())
-        .bind(c.status.map(ListStatus::as_str))
-        .bind(customer)
-        .bind(id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let n = self
+            .write(
+                "UPDATE lists SET subject = COALESCE($1, subject), description = COALESCE($2, description), \
+                 status = COALESCE($3, status) WHERE customer_id = $4 AND id = $5",
+                &[
+                    Arg::OptText(c.subject.as_deref()),
+                    Arg::OptText(c.description.as_deref()),
+                    Arg::OptText(c.status.map(ListStatus::as_str)),
+                    Arg::Int(customer),
+                    Arg::Int(id),
+                ],
+            )
+            .await?;
         Ok(n == 1)
     }
 
@@ -858,19 +861,21 @@ impl Store {
 
     /// Queues an import of a stored file.
     pub async fn create_import_job(&self, customer: i64, job: &NewImport<'_>, now: i64) -> StoreResult<i64> {
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO import_jobs (customer_id, list_id, file_id, file_name, encoding, state, size, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id",
-        )
-        .bind(customer)
-        .bind(job.list_id)
-        .bind(job.file_id)
-        .bind(job.file_name)
-        .bind(job.encoding.as_str())
-        .bind(job.size)
-        .bind(now)
-        .fetch_one(p)
-        .await)?;
+        let id = self
+            .insert_id(
+                "INSERT INTO import_jobs (customer_id, list_id, file_id, file_name, encoding, state, size, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id",
+                &[
+                    Arg::Int(customer),
+                    Arg::Int(job.list_id),
+                    Arg::Int(job.file_id),
+                    Arg::Text(job.file_name),
+                    Arg::Text(job.encoding.as_str()),
+                    Arg::Int(job.size),
+                    Arg::Int(now),
+                ],
+            )
+            .await?;
         Ok(id)
     }
 
@@ -989,35 +994,31 @@ impl Store {
     /// Gives a running job back (on shutdown), so the next start resumes it
     /// at once instead of after its lease.
     pub async fn release_import(&self, job_id: i64) -> StoreResult<()> {
-        on_pool!(self, p => sqlx::query("UPDATE import_jobs SET lease_until = 0 WHERE id = $1 AND state = 'running'")
-            .bind(job_id)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        self.write(
+            "UPDATE import_jobs SET lease_until = 0 WHERE id = $1 AND state = 'running'",
+            &[Arg::Int(job_id)],
+        )
+        .await?;
         Ok(())
     }
 
     /// Ends a job that cannot go on.
     pub async fn fail_import(&self, job_id: i64, error: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, p => sqlx::query(
+        self.write(
             "UPDATE import_jobs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
+            &[Arg::Text(error), Arg::Int(now), Arg::Int(job_id)],
         )
-        .bind(error)
-        .bind(now)
-        .bind(job_id)
-        .execute(p)
-        .await
-        .map(|_| ()))?;
+        .await?;
         Ok(())
     }
 
     /// Forgets the file of a finished job (its bytes are deleted by the caller).
     pub async fn detach_import_file(&self, job_id: i64) -> StoreResult<()> {
-        on_pool!(self, p => sqlx::query("UPDATE import_jobs SET file_id = NULL WHERE id = $1")
-            .bind(job_id)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        self.write(
+            "UPDATE import_jobs SET file_id = NULL WHERE id = $1",
+            &[Arg::Int(job_id)],
+        )
+        .await?;
         Ok(())
     }
 }

@@ -8,8 +8,10 @@ mod files;
 mod lists;
 mod pages;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use sqlx::pool::PoolOptions;
@@ -45,25 +47,120 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// A transaction that will write after it reads. SQLite takes the write lock
-/// up front (`BEGIN IMMEDIATE`): a deferred one fails under concurrent writers.
+/// A write transaction. Every write goes through one. On SQLite it takes
+/// the write lock up front (`BEGIN IMMEDIATE`: a deferred one fails under
+/// concurrent writers) and first queues, in this process, behind the other
+/// writers of the same database file: SQLite's busy handler is not fair, and
+/// without a queue a long import that commits batch after batch would starve
+/// every other writer until its busy timeout.
 pub(crate) trait WritePool {
     type Db: Database;
-    fn begin_write(&self)
-    -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    fn begin_write(&self) -> impl Future<Output = Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
+}
+
+/// A write transaction, holding its place in the writers' queue until it ends.
+pub(crate) struct WriteTx<DB: Database> {
+    tx: Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: Database> WriteTx<DB> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// A value bound to a one-statement write.
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Bool(bool),
+}
+
+/// Binds [`Arg`]s inside `on_pool!` (compiled for each backend).
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(*v),
+                Arg::OptText(v) => q.bind(*v),
+                Arg::Bool(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+impl Store {
+    /// One statement in a write transaction of its own; the rows it changed.
+    pub(crate) async fn write(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = bind_args!(sqlx::query(sql), args).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// One `INSERT … RETURNING id` in a write transaction of its own.
+    pub(crate) async fn insert_id(&self, sql: &'static str, args: &[Arg<'_>]) -> Result<i64, sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id = bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+}
+
+/// The writers' queue of a SQLite database file.
+fn sqlite_queue(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    QUEUES
+        .lock()
+        .expect("writer queues lock")
+        .entry(file)
+        .or_default()
+        .clone()
 }
 
 impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
-    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
+        let turn = sqlite_queue(self).lock_owned().await;
+        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx {
+            tx,
+            _turn: Some(turn),
+        })
     }
 }
 
 impl WritePool for PgPool {
     type Db = sqlx::Postgres;
-    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.begin().await
+    async fn begin_write(&self) -> Result<WriteTx<sqlx::Postgres>, sqlx::Error> {
+        Ok(WriteTx {
+            tx: self.begin().await?,
+            _turn: None,
+        })
     }
 }
 
@@ -156,14 +253,18 @@ impl Store {
     }
 
     /// Stores `value` under `key` unless a value is there already, and returns
-    /// the one that is kept: the first writer wins, on every node.
+    /// the one that is kept: the first writer wins, on every node. Reads
+    /// first, so that a start (or an admin command) takes no write lock when
+    /// the value is there.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
-        on_pool!(self, p => sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(p)
-            .await
-            .map(|_| ()))?;
+        if let Some(v) = self.setting(key).await? {
+            return Ok(v);
+        }
+        self.write(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[Arg::Text(key), Arg::Text(value)],
+        )
+        .await?;
         self.setting(key)
             .await?
             .ok_or_else(|| StoreError::Other(format!("setting {key} vanished")))
