@@ -1,5 +1,7 @@
-//! The rules: accounts and credits, addresses. Nothing here knows about
-//! HTTP, XML or SQL.
+//! The rules: accounts and credits, addresses, templates, sender domains and
+//! mailboxes. Nothing here knows about HTTP, XML or SQL.
 
 pub mod accounts;
 pub mod email;
+pub mod senders;
+pub mod templates;
