@@ -5,6 +5,9 @@
 use std::fmt;
 
 use crate::domain::email::EmailAddress;
+use crate::mail::dkim::{DkimAlgorithm, DkimError, DkimKey, DomainSigner};
+use crate::secrets::SecretBox;
+use crate::store::{Mailbox, SenderDomain, Store, StoreError, StoredDkimKey};
 
 /// A domain name as qunfa keeps it: A-labels (IDNA 2008 / UTS 46 for a
 /// Unicode name), lower case, with the label rules of D-15.
@@ -147,6 +150,124 @@ pub fn mailbox_secret_context(address_key: &str) -> String {
 /// The context a DKIM private key is sealed under.
 pub fn dkim_secret_context(domain: &DomainName, selector: &str) -> String {
     format!("dkim-key:{domain}:{selector}")
+}
+
+/// Why a domain was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddDomainError {
+    #[error("the domain exists already")]
+    Exists,
+    #[error(transparent)]
+    Key(#[from] DkimError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Adds a domain for `owner` with a new RSA-2048 and Ed25519 key, their
+/// private halves sealed; returns its id.
+pub async fn add_domain(
+    store: &Store,
+    secrets: &SecretBox,
+    owner: Owner,
+    domain: &DomainName,
+    today: jiff::civil::Date,
+    now: i64,
+) -> Result<i64, AddDomainError> {
+    // Key generation is slow: spare it for a name that is taken already.
+    if store
+        .domain(domain)
+        .await
+        .map_err(AddDomainError::Store)?
+        .is_some()
+    {
+        return Err(AddDomainError::Exists);
+    }
+    let keys = tokio::task::spawn_blocking(move || {
+        DkimAlgorithm::ALL
+            .iter()
+            .map(|a| DkimKey::generate(*a, a.selector(today)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| AddDomainError::Store(StoreError::Other(format!("key generation stopped: {e}"))))??;
+    let stored: Vec<StoredDkimKey> = keys
+        .into_iter()
+        .map(|k| StoredDkimKey {
+            sealed_private: secrets.seal(&k.private_der, &dkim_secret_context(domain, &k.selector)),
+            algorithm: k.algorithm,
+            selector: k.selector,
+            public_base64: k.public_base64,
+        })
+        .collect();
+    match store.create_domain(owner, domain, &stored, now).await {
+        Ok(id) => Ok(id),
+        Err(StoreError::Duplicate(_)) => Err(AddDomainError::Exists),
+        Err(e) => Err(AddDomainError::Store(e)),
+    }
+}
+
+/// A domain's keys with their private halves opened.
+pub async fn dkim_keys(
+    store: &Store,
+    secrets: &SecretBox,
+    domain: &SenderDomain,
+) -> anyhow::Result<Vec<DkimKey>> {
+    let name = DomainName::parse(&domain.domain)
+        .ok_or_else(|| anyhow::anyhow!("stored domain '{}' is not a domain name", domain.domain))?;
+    let mut keys = Vec::new();
+    for k in store.dkim_keys(domain.id).await? {
+        let private_der = secrets.open(&k.sealed_private, &dkim_secret_context(&name, &k.selector))?;
+        keys.push(DkimKey {
+            algorithm: k.algorithm,
+            selector: k.selector,
+            private_der,
+            public_base64: k.public_base64,
+        });
+    }
+    Ok(keys)
+}
+
+/// The signer of a domain's messages, with all its keys.
+pub async fn domain_signer(
+    store: &Store,
+    secrets: &SecretBox,
+    domain: &SenderDomain,
+) -> anyhow::Result<DomainSigner> {
+    let keys = dkim_keys(store, secrets, domain).await?;
+    Ok(DomainSigner::new(
+        &domain.domain,
+        &keys,
+        crate::mail::dkim::SIGNED_HEADERS,
+    )?)
+}
+
+/// A mailbox password as stored: sealed to its address.
+pub fn seal_mailbox_password(
+    secrets: &SecretBox,
+    address: &MailboxAddress,
+    password: &MailboxPassword,
+) -> Vec<u8> {
+    secrets.seal(
+        password.expose().as_bytes(),
+        &mailbox_secret_context(&address.key()),
+    )
+}
+
+/// The password of a mailbox, for the delivery that logs in with it.
+pub async fn mailbox_password(
+    store: &Store,
+    secrets: &SecretBox,
+    mailbox: &Mailbox,
+) -> anyhow::Result<MailboxPassword> {
+    let sealed = store
+        .sealed_mailbox_password(mailbox.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("mailbox {} vanished", mailbox.address))?;
+    let plain = secrets.open(
+        &sealed,
+        &mailbox_secret_context(&mailbox.address.to_ascii_lowercase()),
+    )?;
+    Ok(MailboxPassword(String::from_utf8(plain)?))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod files;
+mod senders;
+mod templates;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +21,8 @@ use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
 pub use files::{FileCursor, Files};
+pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
+pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
 
 #[derive(Clone)]
 pub enum Store {

@@ -4,8 +4,10 @@
 //! every failure leaves as the XML envelope with HTTP 200 (D-2).
 
 mod account;
+mod bs;
 pub mod params;
 pub mod reply;
+mod template;
 pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,12 +46,16 @@ impl Root {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Script {
     Account,
+    Template,
+    Bs,
 }
 
 impl Script {
     fn from_path(name: &str) -> Option<Script> {
         match name {
             "account.php" => Some(Script::Account),
+            "template.php" => Some(Script::Template),
+            "bs.php" => Some(Script::Bs),
             _ => None,
         }
     }
@@ -59,13 +65,25 @@ impl Script {
     fn operations(self) -> Option<&'static [&'static str]> {
         match self {
             Script::Account => Some(account::OPERATIONS),
+            Script::Template => Some(template::OPERATIONS),
+            Script::Bs => Some(bs::OPERATIONS),
         }
     }
 
     /// Which kind of account a request must authenticate as.
-    fn role(self, _op: Option<&str>, _params: &Params) -> Role {
+    fn role(self, op: Option<&str>, params: &Params) -> Role {
         match self {
-            Script::Account => Role::Customer,
+            Script::Account | Script::Template => Role::Customer,
+            Script::Bs => bs::role(op, params),
+        }
+    }
+
+    /// The largest file part a request may upload: attachments (D-17) are
+    /// refused while they stream in, import files get QUNFA_IMPORT_MAX.
+    fn upload_limit(self, app: &App) -> u64 {
+        match self {
+            Script::Template => crate::domain::templates::ATTACHMENT_MAX,
+            _ => app.config.import_max,
         }
     }
 }
@@ -73,7 +91,8 @@ impl Script {
 /// An authenticated request, ready for its operation.
 pub struct Call<'a> {
     pub app: &'a App,
-    /// The authenticated account's id (a customer's, unless the script says otherwise).
+    /// The authenticated account's id: a customer's, or a manager's where
+    /// the script lets one in (`bs.php`).
     pub account_id: i64,
     pub op: &'a str,
     pub params: &'a Params,
@@ -118,7 +137,7 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     let tmp_dir = app.config.data_dir.join("tmp");
     let limits = Limits {
         form: FORM_LIMIT,
-        file: app.config.import_max,
+        file: script.upload_limit(&app),
         tmp_dir: &tmp_dir,
     };
     let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
@@ -160,6 +179,8 @@ async fn run(
     };
     match script {
         Script::Account => account::call(call).await,
+        Script::Template => template::call(call).await,
+        Script::Bs => bs::call(call).await,
     }
 }
 

@@ -235,6 +235,46 @@ impl Params {
         Ok(out)
     }
 
+    /// An id or count (D-4): decimal digits that fit in 64 bits; absent (or
+    /// empty) is `None`, anything else `invalid_param`.
+    pub fn id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)?
+            .map(|v| {
+                v.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| v.parse::<i64>().ok())
+                    .flatten()
+                    .ok_or_else(|| ApiError::invalid(name))
+            })
+            .transpose()
+    }
+
+    /// A required id: `missing_param` when absent, `invalid_param` when malformed.
+    pub fn require_id(&self, name: &str) -> Result<i64, ApiError> {
+        self.id(name)?.ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// Paging of the lists paged "when `page` is present" (4.8, 7.4; A.8,
+    /// D-11, H-9): `page` from 1, `limit` defaulting to `default_limit`;
+    /// values that are no positive number take their default, and there is
+    /// no upper bound. `None`: the whole list.
+    pub fn page_if_asked(&self, default_limit: i64) -> Option<Page> {
+        let number = |name: &str| {
+            self.get(name)
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|n| *n >= 1)
+        };
+        self.get("page").ok().flatten()?;
+        let page = number("page").unwrap_or(1);
+        let limit = number("limit").unwrap_or(default_limit);
+        Some(Page {
+            limit,
+            offset: (page - 1).saturating_mul(limit),
+        })
+    }
+
     /// A credential or `do`: from the query string, else from the body
     /// (A.4 rule 1). Trimmed, empty is absent, undecodable is absent.
     pub fn auth_field(&self, name: &str) -> Option<&str> {
@@ -255,6 +295,13 @@ impl Params {
         }
         p
     }
+}
+
+/// One page of a list: at most `limit` items after the first `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
 }
 
 #[derive(Clone, Copy)]
@@ -408,6 +455,50 @@ mod tests {
         // 0xFF is neither UTF-8 nor GB18030.
         let p = read_for_test(Some("name=%FF"), "", "").await;
         assert_eq!(p.get("name").unwrap_err(), ApiError::invalid("name"));
+    }
+
+    #[test]
+    fn ids_are_decimal_digits() {
+        let p = Params::from_pairs(&[
+            ("a", "42"),
+            ("b", "-1"),
+            ("c", "x"),
+            ("d", "99999999999999999999"),
+            ("e", ""),
+        ]);
+        assert_eq!(p.id("a").unwrap(), Some(42));
+        assert_eq!(p.require_id("a").unwrap(), 42);
+        for bad in ["b", "c", "d"] {
+            assert_eq!(p.id(bad).unwrap_err(), ApiError::invalid(bad));
+        }
+        assert_eq!(p.id("e").unwrap(), None);
+        assert_eq!(p.require_id("e").unwrap_err(), ApiError::missing("e"));
+    }
+
+    #[test]
+    fn paging_starts_when_page_is_present_and_normalises_values() {
+        let page = |pairs: &[(&str, &str)]| Params::from_pairs(pairs).page_if_asked(30);
+        assert_eq!(page(&[("limit", "10")]), None);
+        assert_eq!(page(&[("page", "")]), None);
+        assert_eq!(page(&[("page", "1")]), Some(Page { limit: 30, offset: 0 }));
+        assert_eq!(
+            page(&[("page", "3"), ("limit", "10")]),
+            Some(Page {
+                limit: 10,
+                offset: 20
+            })
+        );
+        assert_eq!(
+            page(&[("page", "x"), ("limit", "-5")]),
+            Some(Page { limit: 30, offset: 0 })
+        );
+        assert_eq!(
+            page(&[("page", "2"), ("limit", "5000")]),
+            Some(Page {
+                limit: 5000,
+                offset: 5000
+            })
+        );
     }
 
     #[tokio::test]

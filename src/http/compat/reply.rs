@@ -151,7 +151,31 @@ impl Success {
         }
     }
 
+    /// A create that answers the new id in `<id>` and, as plain text, in
+    /// `<data>` (H-1).
+    pub fn created(id: i64) -> Self {
+        Success {
+            id: Some(id),
+            count: None,
+            message: String::new(),
+            id_in_data: true,
+        }
+    }
+
+    pub fn counted(count: i64, message: impl Into<String>) -> Self {
+        Success {
+            count: Some(count),
+            ..Success::message(message)
+        }
+    }
+
     pub fn to_xml(&self) -> Vec<u8> {
+        self.to_xml_with(|_| {})
+    }
+
+    /// With the caller's elements after `<id>`/`<count>`, before `<data>`
+    /// (F.1: 5.6's `<attachments>`).
+    pub fn to_xml_with(&self, extra: impl FnOnce(&mut Xml)) -> Vec<u8> {
         let mut x = Xml::new();
         x.open("result").text("status", "success");
         if let Some(id) = self.id {
@@ -160,6 +184,7 @@ impl Success {
         if let Some(n) = self.count {
             x.num("count", n);
         }
+        extra(&mut x);
         match (self.id_in_data, self.id) {
             (true, Some(id)) => x.num("data", id),
             _ => x.cdata("data", &self.message),
