@@ -153,12 +153,7 @@ async fn a_template_with_attachments_round_trips(app: TestApp) {
             .part("file", file(b"x".to_vec(), "a.bin", "application/octet-stream")),
     )
     .await;
-    assert_eq!(
-        single.status_code().as_deref(),
-        Some("success"),
-        "{}",
-        single.text()
-    );
+    assert_eq!(single.code(), "success", "{}", single.text());
     let plain = app
         .post_form(
             &format!(
@@ -195,14 +190,13 @@ async fn a_template_with_attachments_round_trips(app: TestApp) {
     );
     let foreign = app.api(TEMPLATE, "other", "pw2", "do=list-tpl&tpl_id=1").await;
     let missing = app.api(TEMPLATE, "other", "pw2", "do=list-tpl&tpl_id=999").await;
-    assert_eq!(foreign.status_code().as_deref(), Some("not_found"));
+    assert_eq!(foreign.code(), "not_found");
     assert_eq!(foreign.body, missing.body);
     assert_eq!(
         app.api(TEMPLATE, "acme", "pw", "do=list-tpl&tpl_id=x")
             .await
-            .status_code()
-            .as_deref(),
-        Some("invalid_param")
+            .code(),
+        "invalid_param"
     );
     app.stop().await;
 }
@@ -317,28 +311,17 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
         app.api(TEMPLATE, "acme", "pw", &format!("do=edit-tpl&{rest}"))
             .await
     };
-    assert_eq!(
-        edit("tpl_id=1").await.status_code().as_deref(),
-        Some("missing_param")
-    );
-    assert_eq!(
-        edit("name=x").await.status_code().as_deref(),
-        Some("missing_param")
-    );
-    assert_eq!(
-        edit("tpl_id=1&encoding=uue").await.status_code().as_deref(),
-        Some("invalid_param")
-    );
-    assert_eq!(
-        edit("tpl_id=-1&name=x").await.status_code().as_deref(),
-        Some("invalid_param")
-    );
+    for (rest, code) in [
+        ("tpl_id=1", "missing_param"),
+        ("name=x", "missing_param"),
+        ("tpl_id=1&encoding=uue", "invalid_param"),
+        ("tpl_id=-1&name=x", "invalid_param"),
+        ("tpl_id=999&name=x", "not_found"),
+    ] {
+        assert_eq!(edit(rest).await.code(), code, "{rest}");
+    }
     let bad = edit("tpl_id=1&subject=%7B%25+if+%25%7D").await;
     assert!(bad.text().contains("subject: line 1"), "{}", bad.text());
-    assert_eq!(
-        edit("tpl_id=999&name=x").await.status_code().as_deref(),
-        Some("not_found")
-    );
     let foreign = app
         .api(TEMPLATE, "other", "pw2", "do=edit-tpl&tpl_id=1&name=mine")
         .await;
@@ -350,13 +333,7 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
     );
 
     // Name only; then subject and encoding by POST; an empty text clears it.
-    assert_eq!(
-        edit("tpl_id=1&name=%E6%96%B0%E5%90%8D")
-            .await
-            .status_code()
-            .as_deref(),
-        Some("success")
-    );
+    assert_eq!(edit("tpl_id=1&name=%E6%96%B0%E5%90%8D").await.code(), "success");
     let posted = app
         .post_form(
             &format!(
@@ -371,12 +348,7 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
             ],
         )
         .await;
-    assert_eq!(
-        posted.status_code().as_deref(),
-        Some("success"),
-        "{}",
-        posted.text()
-    );
+    assert_eq!(posted.code(), "success", "{}", posted.text());
     let t = app.app().store.template(acme, 1).await.unwrap().unwrap();
     assert_eq!(
         (
@@ -392,25 +364,17 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
 
     // Another customer can't delete it; its owner deletes it and its file.
     let foreign = app.api(TEMPLATE, "other", "pw2", "do=del-tpl&tpl_id=1").await;
-    assert_eq!(foreign.status_code().as_deref(), Some("not_found"));
+    assert_eq!(foreign.code(), "not_found");
     assert_eq!(stored_files(&app).await, 1);
     assert_eq!(
-        app.api(TEMPLATE, "acme", "pw", "do=del-tpl")
-            .await
-            .status_code()
-            .as_deref(),
-        Some("missing_param")
+        app.api(TEMPLATE, "acme", "pw", "do=del-tpl").await.code(),
+        "missing_param"
     );
     let deleted = app.api(TEMPLATE, "acme", "pw", "do=del-tpl&tpl_id=1").await;
-    assert_eq!(
-        deleted.status_code().as_deref(),
-        Some("success"),
-        "{}",
-        deleted.text()
-    );
+    assert_eq!(deleted.code(), "success", "{}", deleted.text());
     assert_eq!(stored_files(&app).await, 0);
     let again = app.api(TEMPLATE, "acme", "pw", "do=del-tpl&tpl_id=1").await;
-    assert_eq!(again.status_code().as_deref(), Some("not_found"));
+    assert_eq!(again.code(), "not_found");
     app.stop().await;
 }
 
@@ -445,12 +409,7 @@ async fn attachments_are_added_and_deleted(app: TestApp) {
         vec![(pdf(), "合同.pdf"), (vec![9; 6 << 20], "附件 2.pdf")],
     )
     .await;
-    assert_eq!(
-        added.status_code().as_deref(),
-        Some("success"),
-        "{}",
-        added.text()
-    );
+    assert_eq!(added.code(), "success", "{}", added.text());
     assert!(
         added.text().contains(
             "<attachments>\n    <attachment>\n      <atta_id>1</atta_id>\n      <atta_name>合同.pdf</atta_name>\n    </attachment>\n    <attachment>\n      <atta_id>2</atta_id>\n      <atta_name>附件 2.pdf</atta_name>\n    </attachment>\n  </attachments>\n  <data>"
@@ -474,12 +433,7 @@ async fn attachments_are_added_and_deleted(app: TestApp) {
         vec![(vec![1; 8 << 20], "a.pdf"), (vec![2; 7 << 20], "b.pdf")],
     )
     .await;
-    assert_eq!(
-        over.status_code().as_deref(),
-        Some("file_error"),
-        "{}",
-        over.text()
-    );
+    assert_eq!(over.code(), "file_error", "{}", over.text());
     assert_eq!(attachments_of(&app, acme, 1).await.len(), 2);
     assert_eq!(stored_files(&app).await, 3);
     let none = post(
@@ -490,11 +444,11 @@ async fn attachments_are_added_and_deleted(app: TestApp) {
         form().text("tpl_id", "1"),
     )
     .await;
-    assert_eq!(none.status_code().as_deref(), Some("missing_param"));
+    assert_eq!(none.code(), "missing_param");
     for (user, pw) in [("other", "pw2"), ("acme", "pw")] {
         let tpl = if user == "other" { "1" } else { "999" };
         let a = add(user, pw, tpl, vec![(pdf(), "x.pdf")]).await;
-        assert_eq!(a.status_code().as_deref(), Some("not_found"), "{user}");
+        assert_eq!(a.code(), "not_found", "{user}");
     }
     assert_eq!(stored_files(&app).await, 3);
 
@@ -502,32 +456,15 @@ async fn attachments_are_added_and_deleted(app: TestApp) {
         app.api(TEMPLATE, user, pw, &format!("do=tpl-attachment-del&{rest}"))
             .await
     };
-    assert_eq!(
-        del("acme", "pw", "tpl_id=1&attachment_id=x")
-            .await
-            .status_code()
-            .as_deref(),
-        Some("invalid_param")
-    );
     // An attachment of another template, or of another customer, is not found.
-    assert_eq!(
-        del("acme", "pw", "tpl_id=1&attachment_id=3")
-            .await
-            .status_code()
-            .as_deref(),
-        Some("not_found")
-    );
-    assert_eq!(
-        del("other", "pw2", "tpl_id=1&attachment_id=1")
-            .await
-            .status_code()
-            .as_deref(),
-        Some("not_found")
-    );
-    assert_eq!(
-        del("other", "pw2", "tpl_id=1").await.status_code().as_deref(),
-        Some("not_found")
-    );
+    for (user, pw, rest, code) in [
+        ("acme", "pw", "tpl_id=1&attachment_id=x", "invalid_param"),
+        ("acme", "pw", "tpl_id=1&attachment_id=3", "not_found"),
+        ("other", "pw2", "tpl_id=1&attachment_id=1", "not_found"),
+        ("other", "pw2", "tpl_id=1", "not_found"),
+    ] {
+        assert_eq!(del(user, pw, rest).await.code(), code, "{user} {rest}");
+    }
     let one = del("acme", "pw", "tpl_id=1&attachment_id=2").await;
     assert!(one.text().contains("<count>1</count>"), "{}", one.text());
     assert_eq!(stored_files(&app).await, 2);

@@ -125,6 +125,11 @@ impl Answer {
         String::from_utf8(self.body.clone()).expect("UTF-8 body")
     }
 
+    /// The `<status>` of a result envelope, or "" if the body is none.
+    pub fn code(&self) -> String {
+        self.status_code().unwrap_or_default()
+    }
+
     /// The `<status>` of a result envelope, if the body is one.
     pub fn status_code(&self) -> Option<String> {
         let t = self.text();
