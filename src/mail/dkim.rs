@@ -193,9 +193,20 @@ impl DomainSigner {
                 Signer::Ed25519(s) => s.sign(message),
             }
             .map_err(err)?;
-            out.push_str(&signature.to_header());
+            out.push_str(&closing_semicolon_unfolded(signature.to_header()));
         }
         Ok(out)
+    }
+}
+
+/// mail-auth folds a header right before its closing `;` when the `b=` value
+/// ends a line. RFC 6376 deletes whitespace around the `b=` value when
+/// verifying, but some verifiers (dkimpy) keep that fold and then see
+/// `b= ;` where the signer hashed `b=;`: keep the `;` on the value's line.
+fn closing_semicolon_unfolded(header: String) -> String {
+    match header.strip_suffix("\r\n\t;\r\n") {
+        Some(head) => format!("{head};\r\n"),
+        None => header,
     }
 }
 
@@ -225,6 +236,18 @@ mod tests {
         assert_eq!(
             key("AB".into()).zone_line("a.cn"),
             "qunfa-rsa-20261126._domainkey.a.cn. IN TXT \"v=DKIM1; k=rsa; p=AB\""
+        );
+    }
+
+    #[test]
+    fn a_fold_before_the_closing_semicolon_is_removed() {
+        assert_eq!(
+            closing_semicolon_unfolded("DKIM-Signature: a=1; b=xyz==\r\n\t;\r\n".into()),
+            "DKIM-Signature: a=1; b=xyz==;\r\n"
+        );
+        assert_eq!(
+            closing_semicolon_unfolded("DKIM-Signature: a=1;\r\n\tb=xyz==;\r\n".into()),
+            "DKIM-Signature: a=1;\r\n\tb=xyz==;\r\n"
         );
     }
 

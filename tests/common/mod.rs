@@ -156,6 +156,19 @@ impl From<Output> for Cmd {
     }
 }
 
+/// Exactly one line on stderr, a non-zero exit, nothing on stdout.
+pub fn refused(out: &Cmd, mentions: &str) {
+    assert_ne!(out.code, 0, "should have failed: {}", out.stdout);
+    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", out.stderr);
+    assert!(
+        lines[0].contains(mentions),
+        "{:?} should mention {mentions}",
+        lines[0]
+    );
+}
+
 pub fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
     hex::encode(Md5::digest(s.as_bytes()))
