@@ -14,19 +14,23 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::auth::Authenticator;
 use crate::secrets::{SecretBox, load_secret};
-use crate::store::{Files, Store};
+use crate::store::{Files, Pages, Store};
 
 pub struct Inner {
     pub config: Config,
     pub store: Store,
     /// Attachments and import files.
     pub files: Files,
+    /// Anchors of deep pages of big listings.
+    pub pages: Pages,
     pub clock: Clock,
     /// Signs tracking, click and unsubscribe links.
     pub link_secret: [u8; 32],
     /// Seals mailbox passwords and DKIM private keys at rest.
     pub secret_box: SecretBox,
     pub auth: Authenticator,
+    /// Wakes the import runner when a file is queued.
+    pub import_wakeup: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -63,10 +67,12 @@ impl App {
             clock: Clock::new(config.timezone.clone()),
             auth: Authenticator::new(store.clone()),
             files: Files::new(store.clone(), config.files_dir.clone()),
+            pages: Pages::default(),
             config,
             store,
             link_secret,
             secret_box,
+            import_wakeup: tokio::sync::Notify::new(),
         })))
     }
 }
@@ -84,6 +90,12 @@ impl Running {
     /// Binds the listen address of the settings (port 0 picks a free port)
     /// and starts serving and the engine.
     pub async fn start(config: Config) -> anyhow::Result<Running> {
+        Self::start_with(config, true).await
+    }
+
+    /// Like [`Running::start`]; without the engine when `engine` is false,
+    /// so that tests can drive it a step at a time.
+    pub async fn start_with(config: Config, engine: bool) -> anyhow::Result<Running> {
         let listen = config.listen;
         let app = App::init(config).await?;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -95,7 +107,11 @@ impl Running {
         let http = tokio::spawn(crate::http::serve(app.clone(), listener, async move {
             let _ = http_stop.wait_for(|s| *s).await;
         }));
-        let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
+        let engine = if engine {
+            tokio::spawn(crate::engine::run(app.clone(), stopped))
+        } else {
+            tokio::spawn(async {})
+        };
         Ok(Running {
             addr,
             app,

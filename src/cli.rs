@@ -67,10 +67,28 @@ enum Admin {
         #[command(subcommand)]
         command: OperatorCmd,
     },
+    /// Address-file imports (4.9.3).
+    Import {
+        #[command(subcommand)]
+        command: ImportCmd,
+    },
     /// Sender domains: DKIM records, 'remote' sending.
     Domain {
         #[command(subcommand)]
         command: DomainCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Shows import jobs, newest first: state, progress and counts.
+    Status {
+        /// Only this customer's jobs.
+        #[arg(long)]
+        username: Option<String>,
+        /// Only this job.
+        #[arg(long)]
+        id: Option<i64>,
     },
 }
 
@@ -272,6 +290,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.settings.validate()?;
     match cli.command {
         Command::Serve => {
+            let shutdown = Shutdown::install()?;
             let running = Running::start(config).await?;
             tracing::info!(
                 "qunfa listening on http://{} ({}, data dir {})",
@@ -279,16 +298,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 running.app.store.backend(),
                 running.app.config.data_dir.display()
             );
-            shutdown_signal().await;
+            shutdown.wait().await;
             tracing::info!("shutting down");
             running.stop().await
         }
         Command::Worker => {
+            let shutdown = Shutdown::install()?;
             let app = App::init(config).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
             tracing::info!("qunfa worker running ({})", app.store.backend());
-            shutdown_signal().await;
+            shutdown.wait().await;
             let _ = stop.send(true);
             engine.await?;
             app.store.close().await;
@@ -303,24 +323,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed when this is created, so
+/// create it before announcing readiness: a signal that comes after the
+/// announcement must never find the default handler.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    signals: (tokio::signal::unix::Signal, tokio::signal::unix::Signal),
+}
+
+impl Shutdown {
+    fn install() -> anyhow::Result<Shutdown> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Shutdown {
+                signals: (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?),
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Shutdown {})
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.signals.0.recv() => {}
+            _ = self.signals.1.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn username(s: &str) -> anyhow::Result<Username> {
@@ -514,6 +546,51 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                     e => e.into(),
                 })?;
             print_service(app, &service);
+        }
+        Admin::Import {
+            command: ImportCmd::Status { username, id },
+        } => {
+            let customer = match &username {
+                Some(u) => Some(customer_named(app, u).await?.id),
+                None => None,
+            };
+            let jobs = match id {
+                Some(id) => {
+                    let job = app
+                        .store
+                        .import_job(id)
+                        .await?
+                        .filter(|j| customer.is_none_or(|c| c == j.customer_id));
+                    vec![job.ok_or_else(|| anyhow!("unknown import job {id}"))?]
+                }
+                None => app.store.import_jobs(customer).await?,
+            };
+            println!(
+                "id\tcustomer\tlist\tfile\tstate\tprogress\tlines\tadded\tinvalid\tduplicate\tcreated\tfinished\terror"
+            );
+            for j in jobs {
+                let progress = if j.size > 0 {
+                    j.offset_done.saturating_mul(100) / j.size
+                } else {
+                    100
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}%\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    j.id,
+                    j.customer_id,
+                    j.list_id,
+                    j.file_name,
+                    j.state.as_str(),
+                    progress,
+                    j.lines_done,
+                    j.added,
+                    j.invalid,
+                    j.duplicate,
+                    app.clock.format_datetime(j.created_at),
+                    app.clock.format_opt_datetime(j.finished_at),
+                    j.error
+                );
+            }
         }
         Admin::Manager { command } => operator(app, Role::Manager, command, now).await?,
         Admin::Agent { command } => operator(app, Role::Agent, command, now).await?,

@@ -202,29 +202,29 @@ impl Settings {
                 .ok_or_else(|| bad("QUNFA_IMPORT_MAX", format!("'{s}' is not a size like 512MiB")))?,
         };
 
-        let errurl_hosts =
-            match given(&self.errurl_hosts) {
-                None => Vec::new(),
-                Some(list) => {
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|h| !h.is_empty())
-                        .map(|h| {
-                            let host = h.rsplit_once(':').map_or(h, |(host, port)| {
-                                if port.parse::<u16>().is_ok() { host } else { h }
-                            });
-                            if is_host_name(host) {
-                                Ok(h.to_ascii_lowercase())
-                            } else {
-                                Err(bad(
-                                    "QUNFA_ERRURL_HOSTS",
-                                    format!("'{h}' is not host or host:port"),
-                                ))
-                            }
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                }
-            };
+        let errurl_hosts = match given(&self.errurl_hosts) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    let host =
+                        h.rsplit_once(':').map_or(
+                            h,
+                            |(host, port)| if port.parse::<u16>().is_ok() { host } else { h },
+                        );
+                    if is_host_name(host) {
+                        Ok(h.to_ascii_lowercase())
+                    } else {
+                        Err(bad(
+                            "QUNFA_ERRURL_HOSTS",
+                            format!("'{h}' is not host or host:port"),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
 
         let scanner_window = match given(&self.scanner_window) {
             None => Duration::from_secs(10),

@@ -3,5 +3,6 @@
 
 pub mod accounts;
 pub mod email;
+pub mod lists;
 pub mod senders;
 pub mod templates;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{Store, StoreError, StoreResult, WritePool, on_pool};
 
@@ -21,6 +21,8 @@ pub struct Files {
 /// Reads a stored file a chunk at a time.
 pub struct FileCursor {
     source: Source,
+    /// Bytes of the next chunk that come before the offset asked for.
+    skip: usize,
 }
 
 enum Source {
@@ -95,6 +97,11 @@ impl Files {
 
     /// Opens a customer's file for reading.
     pub async fn cursor(&self, customer_id: i64, id: i64) -> StoreResult<FileCursor> {
+        self.cursor_at(customer_id, id, 0).await
+    }
+
+    /// Opens a customer's file for reading from byte `offset`.
+    pub async fn cursor_at(&self, customer_id: i64, id: i64, offset: u64) -> StoreResult<FileCursor> {
         if self.size(customer_id, id).await?.is_none() {
             return Err(StoreError::NotFound("file"));
         }
@@ -103,7 +110,11 @@ impl Files {
             .fetch_one(p)
             .await)?;
         let source = match (in_db, self.path(id)) {
-            (false, Some(path)) => Source::Disk(tokio::fs::File::open(&path).await.map_err(io)?),
+            (false, Some(path)) => {
+                let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
+                f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+                Source::Disk(f)
+            }
             (false, None) => {
                 return Err(StoreError::Other(format!(
                     "file {id} is kept in a files dir, but QUNFA_FILES_DIR is not set"
@@ -112,10 +123,16 @@ impl Files {
             (true, _) => Source::Db {
                 store: self.store.clone(),
                 id,
-                next: 0,
+                next: (offset / CHUNK as u64) as i64,
             },
         };
-        Ok(FileCursor { source })
+        // Disk files were sought; a chunk from the database starts before the offset.
+        let skip = if in_db {
+            (offset % CHUNK as u64) as usize
+        } else {
+            0
+        };
+        Ok(FileCursor { source, skip })
     }
 
     /// A customer's whole file, for small ones (attachments).
@@ -168,7 +185,8 @@ impl FileCursor {
                 .fetch_optional(p)
                 .await)?;
                 *next += 1;
-                Ok(chunk)
+                let skip = std::mem::take(&mut self.skip);
+                Ok(chunk.map(|c| c.get(skip..).unwrap_or_default().to_vec()))
             }
         }
     }

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod files;
+mod lists;
+mod pages;
 mod senders;
 mod templates;
 
@@ -21,6 +23,11 @@ use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
 pub use files::{FileCursor, Files};
+pub use lists::{
+    AddressChange, AddressFilter, ImportJob, ImportProgress, ImportState, ListChange, NewImport, Start,
+    Unsubscribe,
+};
+pub use pages::Pages;
 pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
 pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
 

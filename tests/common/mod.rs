@@ -125,6 +125,36 @@ impl Answer {
         String::from_utf8(self.body.clone()).expect("UTF-8 body")
     }
 
+    /// The text of the first `<name>` element, CDATA unwrapped.
+    pub fn element(&self, name: &str) -> Option<String> {
+        let t = self.text();
+        let open = format!("<{name}>");
+        let start = t.find(&open)? + open.len();
+        let end = t[start..].find(&format!("</{name}>"))? + start;
+        let v = &t[start..end];
+        Some(
+            v.strip_prefix("<![CDATA[")
+                .and_then(|v| v.strip_suffix("]]>"))
+                .unwrap_or(v)
+                .to_string(),
+        )
+    }
+
+    /// Every `<name>` element's text, in order.
+    pub fn elements(&self, name: &str) -> Vec<String> {
+        let t = self.text();
+        let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+        let mut out = Vec::new();
+        let mut rest = t.as_str();
+        while let Some(s) = rest.find(&open) {
+            let after = &rest[s + open.len()..];
+            let Some(e) = after.find(&close) else { break };
+            out.push(after[..e].to_string());
+            rest = &after[e + close.len()..];
+        }
+        out
+    }
+
     /// The `<status>` of a result envelope, or "" if the body is none.
     pub fn code(&self) -> String {
         self.status_code().unwrap_or_default()
@@ -219,11 +249,16 @@ impl TestApp {
 
     /// Stops the server if it runs and starts it again on the same data.
     pub async fn restart(&mut self) {
+        self.restart_with(true).await
+    }
+
+    /// Restarts with or without the engine (without: the test drives it).
+    pub async fn restart_with(&mut self, engine: bool) {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("clean stop");
         }
         let config = self.settings().validate().expect("test settings are valid");
-        let running = Running::start(config).await.expect("server starts");
+        let running = Running::start_with(config, engine).await.expect("server starts");
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
@@ -291,6 +326,23 @@ impl TestApp {
             .await
             .expect("GET");
         read(r).await
+    }
+
+    /// `/mm-ms/api/{script}?username=…&password=md5(…)&{rest}` with a form body.
+    pub async fn api_post(
+        &self,
+        script: &str,
+        user: &str,
+        password: &str,
+        rest: &str,
+        form: &[(&str, &str)],
+    ) -> Answer {
+        let q = format!(
+            "/mm-ms/api/{script}?username={}&password={}&{rest}",
+            urlencode(user),
+            md5_hex(password)
+        );
+        self.post_form(&q, form).await
     }
 
     pub async fn post_form(&self, path_and_query: &str, form: &[(&str, &str)]) -> Answer {

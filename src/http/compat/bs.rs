@@ -191,7 +191,7 @@ async fn domain_add(c: Call<'_>) -> ApiResult {
     )
     .await
     {
-        Ok(_) => Ok(xml_response(Success::message("添加域名成功").to_xml())),
+        Ok(_) => Ok(Success::message("添加域名成功").into_response()),
         Err(AddDomainError::Exists) => Err(ApiError::new(Code::AlreadyExists)),
         Err(AddDomainError::Key(e)) => Err(ApiError::internal(e)),
         Err(AddDomainError::Store(e)) => Err(e.into()),
@@ -214,7 +214,7 @@ async fn domain_del(c: Call<'_>) -> ApiResult {
     if !store.delete_domain(owner, &name).await? {
         return Err(ApiError::new(Code::NotFound));
     }
-    Ok(xml_response(Success::message("删除域名成功").to_xml()))
+    Ok(Success::message("删除域名成功").into_response())
 }
 
 /// 7.4: the mailboxes of a domain the caller may see, by address; paged
@@ -224,7 +224,7 @@ async fn mailbox_list(c: Call<'_>) -> ApiResult {
     p.require("domain")?;
     let acting = Acting::read(&c, CustomerId::Optional)?;
     let name = domain_param(p)?;
-    let page = p.page_if_asked(30);
+    let (page, limit) = p.paging(30)?;
     acting.check_customer(&c).await?;
     let store = &c.app.store;
     let domain = store
@@ -239,7 +239,11 @@ async fn mailbox_list(c: Call<'_>) -> ApiResult {
         Acting::Manager(None) => MailboxScope::All,
     };
     let mailboxes = store
-        .mailboxes(domain.id, scope, page.map(|pg| (pg.limit, pg.offset)))
+        .mailboxes(
+            domain.id,
+            scope,
+            page.map(|n| (limit, (n - 1).saturating_mul(limit))),
+        )
         .await?;
     let mut x = Xml::new();
     x.open("mailbox_list");
@@ -279,7 +283,7 @@ async fn mailbox_add(c: Call<'_>) -> ApiResult {
         .create_mailbox(domain.id, owner, &address, &sealed, app.clock.now())
         .await
     {
-        Ok(_) => Ok(xml_response(Success::message("添加账号成功").to_xml())),
+        Ok(_) => Ok(Success::message("添加账号成功").into_response()),
         Err(StoreError::Duplicate(_)) => Err(ApiError::new(Code::AlreadyExists)),
         Err(e) => Err(e.into()),
     }
@@ -319,7 +323,7 @@ async fn mailbox_del(c: Call<'_>) -> ApiResult {
     if !store.delete_mailbox(found.id).await? {
         return Err(ApiError::new(Code::NotFound));
     }
-    Ok(xml_response(Success::message("删除账号成功").to_xml()))
+    Ok(Success::message("删除账号成功").into_response())
 }
 
 /// 7.7: only the password changes.
@@ -340,5 +344,5 @@ async fn mailbox_edit(c: Call<'_>) -> ApiResult {
     {
         return Err(ApiError::new(Code::NotFound));
     }
-    Ok(xml_response(Success::message("修改账号成功").to_xml()))
+    Ok(Success::message("修改账号成功").into_response())
 }

@@ -5,6 +5,7 @@
 
 mod account;
 mod bs;
+mod mloperate;
 pub mod params;
 pub mod reply;
 mod template;
@@ -46,6 +47,7 @@ impl Root {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Script {
     Account,
+    Mloperate,
     Template,
     Bs,
 }
@@ -54,6 +56,7 @@ impl Script {
     fn from_path(name: &str) -> Option<Script> {
         match name {
             "account.php" => Some(Script::Account),
+            "mloperate.php" => Some(Script::Mloperate),
             "template.php" => Some(Script::Template),
             "bs.php" => Some(Script::Bs),
             _ => None,
@@ -65,6 +68,7 @@ impl Script {
     fn operations(self) -> Option<&'static [&'static str]> {
         match self {
             Script::Account => Some(account::OPERATIONS),
+            Script::Mloperate => Some(mloperate::OPERATIONS),
             Script::Template => Some(template::OPERATIONS),
             Script::Bs => Some(bs::OPERATIONS),
         }
@@ -73,7 +77,7 @@ impl Script {
     /// Which kind of account a request must authenticate as.
     fn role(self, op: Option<&str>, params: &Params) -> Role {
         match self {
-            Script::Account | Script::Template => Role::Customer,
+            Script::Account | Script::Mloperate | Script::Template => Role::Customer,
             Script::Bs => bs::role(op, params),
         }
     }
@@ -179,6 +183,7 @@ async fn run(
     };
     match script {
         Script::Account => account::call(call).await,
+        Script::Mloperate => mloperate::call(call).await,
         Script::Template => template::call(call).await,
         Script::Bs => bs::call(call).await,
     }

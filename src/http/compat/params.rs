@@ -210,6 +210,32 @@ impl Params {
         self.get(name)?.ok_or_else(|| ApiError::missing(name))
     }
 
+    /// An id: decimal digits that fit 64 bits (D-4, D-14); `None` when absent.
+    pub fn id(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
+                v.parse().map(Some).map_err(|_| ApiError::invalid(name))
+            }
+            Some(_) => Err(ApiError::invalid(name)),
+        }
+    }
+
+    /// A required id: `missing_param` when absent, `invalid_param` when malformed.
+    pub fn require_id(&self, name: &str) -> Result<i64, ApiError> {
+        self.id(name)?.ok_or_else(|| ApiError::missing(name))
+    }
+
+    /// `page` and `limit` as A.8 and H-9 read them: `page` (from 1) only if
+    /// sent; a non-number or a value below 1 falls back to 1 and to the
+    /// default limit; no upper bound.
+    pub fn paging(&self, default_limit: i64) -> Result<(Option<i64>, i64), ApiError> {
+        let number = |v: Option<&str>| v.and_then(|s| s.parse::<i64>().ok()).filter(|n| *n >= 1);
+        let page = self.get("page")?.map(|p| number(Some(p)).unwrap_or(1));
+        let limit = number(self.get("limit")?).unwrap_or(default_limit);
+        Ok((page, limit))
+    }
+
     /// An untrimmed free-text value (`content`, `ml_addr` …); empty is absent.
     pub fn untrimmed(&self, name: &str) -> Result<Option<&str>, ApiError> {
         Ok(self.raw(name)?.filter(|s| !s.is_empty()))
@@ -235,46 +261,6 @@ impl Params {
         Ok(out)
     }
 
-    /// An id or count (D-4): decimal digits that fit in 64 bits; absent (or
-    /// empty) is `None`, anything else `invalid_param`.
-    pub fn id(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.get(name)?
-            .map(|v| {
-                v.bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| v.parse::<i64>().ok())
-                    .flatten()
-                    .ok_or_else(|| ApiError::invalid(name))
-            })
-            .transpose()
-    }
-
-    /// A required id: `missing_param` when absent, `invalid_param` when malformed.
-    pub fn require_id(&self, name: &str) -> Result<i64, ApiError> {
-        self.id(name)?.ok_or_else(|| ApiError::missing(name))
-    }
-
-    /// Paging of the lists paged "when `page` is present" (4.8, 7.4; A.8,
-    /// D-11, H-9): `page` from 1, `limit` defaulting to `default_limit`;
-    /// values that are no positive number take their default, and there is
-    /// no upper bound. `None`: the whole list.
-    pub fn page_if_asked(&self, default_limit: i64) -> Option<Page> {
-        let number = |name: &str| {
-            self.get(name)
-                .ok()
-                .flatten()
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|n| *n >= 1)
-        };
-        self.get("page").ok().flatten()?;
-        let page = number("page").unwrap_or(1);
-        let limit = number("limit").unwrap_or(default_limit);
-        Some(Page {
-            limit,
-            offset: (page - 1).saturating_mul(limit),
-        })
-    }
-
     /// A credential or `do`: from the query string, else from the body
     /// (A.4 rule 1). Trimmed, empty is absent, undecodable is absent.
     pub fn auth_field(&self, name: &str) -> Option<&str> {
@@ -295,13 +281,6 @@ impl Params {
         }
         p
     }
-}
-
-/// One page of a list: at most `limit` items after the first `offset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Page {
-    pub limit: i64,
-    pub offset: i64,
 }
 
 #[derive(Clone, Copy)]
@@ -458,47 +437,22 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_decimal_digits() {
+    fn ids_and_paging() {
         let p = Params::from_pairs(&[
-            ("a", "42"),
-            ("b", "-1"),
-            ("c", "x"),
-            ("d", "99999999999999999999"),
-            ("e", ""),
+            ("id", "42"),
+            ("bad", "-1"),
+            ("big", "99999999999999999999"),
+            ("page", "x"),
         ]);
-        assert_eq!(p.id("a").unwrap(), Some(42));
-        assert_eq!(p.require_id("a").unwrap(), 42);
-        for bad in ["b", "c", "d"] {
-            assert_eq!(p.id(bad).unwrap_err(), ApiError::invalid(bad));
-        }
-        assert_eq!(p.id("e").unwrap(), None);
-        assert_eq!(p.require_id("e").unwrap_err(), ApiError::missing("e"));
-    }
-
-    #[test]
-    fn paging_starts_when_page_is_present_and_normalises_values() {
-        let page = |pairs: &[(&str, &str)]| Params::from_pairs(pairs).page_if_asked(30);
-        assert_eq!(page(&[("limit", "10")]), None);
-        assert_eq!(page(&[("page", "")]), None);
-        assert_eq!(page(&[("page", "1")]), Some(Page { limit: 30, offset: 0 }));
-        assert_eq!(
-            page(&[("page", "3"), ("limit", "10")]),
-            Some(Page {
-                limit: 10,
-                offset: 20
-            })
-        );
-        assert_eq!(
-            page(&[("page", "x"), ("limit", "-5")]),
-            Some(Page { limit: 30, offset: 0 })
-        );
-        assert_eq!(
-            page(&[("page", "2"), ("limit", "5000")]),
-            Some(Page {
-                limit: 5000,
-                offset: 5000
-            })
-        );
+        assert_eq!(p.require_id("id").unwrap(), 42);
+        assert_eq!(p.require_id("none").unwrap_err(), ApiError::missing("none"));
+        assert_eq!(p.id("bad").unwrap_err(), ApiError::invalid("bad"));
+        assert_eq!(p.id("big").unwrap_err(), ApiError::invalid("big"));
+        assert_eq!(p.paging(50).unwrap(), (Some(1), 50));
+        let p = Params::from_pairs(&[("page", "3"), ("limit", "0")]);
+        assert_eq!(p.paging(30).unwrap(), (Some(3), 30));
+        let p = Params::from_pairs(&[("limit", "5000")]);
+        assert_eq!(p.paging(50).unwrap(), (None, 5000));
     }
 
     #[tokio::test]

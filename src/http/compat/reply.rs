@@ -24,6 +24,10 @@ pub enum Code {
     QuotaError,
     FileError,
     InternalError,
+    // The original's own codes (4.3–4.5).
+    AddMaillistError,
+    UpdateMaillistError,
+    DeleteMaillistError,
 }
 
 impl Code {
@@ -44,6 +48,9 @@ impl Code {
             Code::QuotaError => "quota_error",
             Code::FileError => "file_error",
             Code::InternalError => "internal_error",
+            Code::AddMaillistError => "add_maillist_error",
+            Code::UpdateMaillistError => "update_maillist_error",
+            Code::DeleteMaillistError => "delete_maillist_error",
         }
     }
 
@@ -65,6 +72,9 @@ impl Code {
             Code::QuotaError => "剩余群发量不足",
             Code::FileError => "文件上传错误",
             Code::InternalError => "系统错误",
+            Code::AddMaillistError => "添加联系人分类时发生错误",
+            Code::UpdateMaillistError => "修改联系人分类时发生错误",
+            Code::DeleteMaillistError => "删除联系人分类出错",
         }
     }
 }
@@ -151,8 +161,7 @@ impl Success {
         }
     }
 
-    /// A create that answers the new id in `<id>` and, as plain text, in
-    /// `<data>` (H-1).
+    /// A create that answers its new id in `<id>` and in `<data>` (H-1).
     pub fn created(id: i64) -> Self {
         Success {
             id: Some(id),
@@ -162,11 +171,18 @@ impl Success {
         }
     }
 
-    pub fn counted(count: i64, message: impl Into<String>) -> Self {
+    /// A batch that answers how many it did in `<count>`.
+    pub fn counted(count: u64, message: impl Into<String>) -> Self {
         Success {
-            count: Some(count),
-            ..Success::message(message)
+            id: None,
+            count: Some(count as i64),
+            message: message.into(),
+            id_in_data: false,
         }
+    }
+
+    pub fn into_response(self) -> Response {
+        xml_response(self.to_xml())
     }
 
     pub fn to_xml(&self) -> Vec<u8> {
@@ -194,8 +210,8 @@ impl Success {
     }
 }
 
-pub fn xml_response(body: Vec<u8>) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
+pub fn xml_response(body: impl Into<axum::body::Body>) -> Response {
+    let mut r = (StatusCode::OK, body.into()).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=UTF-8"),

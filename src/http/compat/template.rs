@@ -158,7 +158,7 @@ async fn add(c: Call<'_>) -> ApiResult {
         .create_template(c.account_id, &template, &stored, c.app.clock.now())
         .await
     {
-        Ok(id) => Ok(xml_response(Success::created(id).to_xml())),
+        Ok(id) => Ok(Success::created(id).into_response()),
         Err(e) => {
             discard_files(c.app, c.account_id, &stored).await;
             Err(e.into())
@@ -217,7 +217,7 @@ async fn delete(c: Call<'_>) -> ApiResult {
         .await?
         .ok_or_else(|| ApiError::new(Code::NotFound))?;
     delete_files(c.app, c.account_id, &files).await;
-    Ok(xml_response(Success::message("删除模板成功").to_xml()))
+    Ok(Success::message("删除模板成功").into_response())
 }
 
 /// 5.5: any of name, subject, content, text content (empty clears it) and
@@ -265,7 +265,7 @@ async fn edit(c: Call<'_>) -> ApiResult {
     {
         return Err(ApiError::new(Code::NotFound));
     }
-    Ok(xml_response(Success::message("修改模板成功").to_xml()))
+    Ok(Success::message("修改模板成功").into_response())
 }
 
 /// 5.6: more attachments for a template, all or nothing.
@@ -330,7 +330,5 @@ async fn delete_attachments(c: Call<'_>) -> ApiResult {
         .await?
         .ok_or_else(|| ApiError::new(Code::NotFound))?;
     delete_files(c.app, c.account_id, &files).await;
-    Ok(xml_response(
-        Success::counted(files.len() as i64, "删除附件成功").to_xml(),
-    ))
+    Ok(Success::counted(files.len() as u64, "删除附件成功").into_response())
 }

@@ -34,6 +34,35 @@ impl Xml {
         }
     }
 
+    /// Elements without a declaration, to be streamed inside a document
+    /// started with [`Xml::head`].
+    pub fn fragment() -> Self {
+        Xml {
+            w: Writer::new_with_indent(Vec::with_capacity(512), b' ', 2),
+            pending: None,
+        }
+    }
+
+    /// The declaration and the start tag of a document whose children are
+    /// streamed as fragments.
+    pub fn head(root: &str) -> Vec<u8> {
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root}>\n").into_bytes()
+    }
+
+    /// A fragment's bytes, every line indented `level` steps, ending in LF.
+    pub fn finish_fragment(mut self, level: usize) -> Vec<u8> {
+        self.flush_pending();
+        let raw = self.w.into_inner();
+        let pad = "  ".repeat(level);
+        let mut out = Vec::with_capacity(raw.len() + raw.len() / 16 + 8);
+        for line in raw.split(|b| *b == b'\n') {
+            out.extend_from_slice(pad.as_bytes());
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        out
+    }
+
     pub fn open(&mut self, name: &str) -> &mut Self {
         self.flush_pending();
         self.pending = Some(name.to_string());

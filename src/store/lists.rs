@@ -1,0 +1,1027 @@
+//! Contact lists, addresses, the unsubscribe log, suppressions and import
+//! jobs. Every query names the customer; a list's `addr_count` and the
+//! customer's `address_version` change in the transaction that changes its
+//! addresses.
+
+use sqlx::{FromRow, PgConnection, SqliteConnection};
+
+use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use crate::domain::email::EmailAddress;
+use crate::domain::lists::{Address, ContactList, Extra, FileEncoding, ListStatus, NewAddress};
+
+/// Which addresses a listing covers (4.8).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AddressFilter {
+    /// `None`: every list; `Some(0)`: the unclassified addresses.
+    pub list_id: Option<i64>,
+    /// Case-insensitive substring of the address or the name.
+    pub keyword: Option<String>,
+    /// Only this address (Part G, H-13).
+    pub address_id: Option<i64>,
+}
+
+/// Where a page of addresses starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Start {
+    /// At the first id ≥ this one (key-based).
+    AtId(i64),
+    /// After skipping this many (OFFSET, for shallow pages).
+    Skip(i64),
+}
+
+/// What 4.4 changes; `None` leaves a field alone.
+#[derive(Clone, Debug, Default)]
+pub struct ListChange {
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<ListStatus>,
+}
+
+/// What 4.10 changes; `None` leaves a field alone.
+#[derive(Clone, Debug, Default)]
+pub struct AddressChange {
+    pub email: Option<EmailAddress>,
+    pub fullname: Option<String>,
+    pub vars: [Option<String>; 10],
+    pub sex: Option<String>,
+    pub birthday: Option<String>,
+    pub phone: Option<String>,
+    pub area: Option<String>,
+}
+
+impl AddressChange {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.fullname.is_none()
+            && self.vars.iter().all(Option::is_none)
+            && self.sex.is_none()
+            && self.birthday.is_none()
+            && self.phone.is_none()
+            && self.area.is_none()
+    }
+}
+
+/// One line of the unsubscribe log (4.7).
+#[derive(Clone, Debug, FromRow)]
+pub struct Unsubscribe {
+    pub id: i64,
+    pub at: i64,
+    pub address: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl ImportState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ImportState::Queued => "queued",
+            ImportState::Running => "running",
+            ImportState::Done => "done",
+            ImportState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> ImportState {
+        match s {
+            "queued" => ImportState::Queued,
+            "running" => ImportState::Running,
+            "done" => ImportState::Done,
+            _ => ImportState::Failed,
+        }
+    }
+}
+
+/// An import about to be queued: a stored file for a list.
+pub struct NewImport<'a> {
+    pub list_id: i64,
+    pub file_id: i64,
+    pub file_name: &'a str,
+    pub encoding: FileEncoding,
+    pub size: i64,
+}
+
+/// An import job and its progress.
+#[derive(Clone, Debug)]
+pub struct ImportJob {
+    pub id: i64,
+    pub customer_id: i64,
+    pub list_id: i64,
+    pub file_id: Option<i64>,
+    pub file_name: String,
+    pub encoding: FileEncoding,
+    pub state: ImportState,
+    pub size: i64,
+    pub offset_done: i64,
+    pub lines_done: i64,
+    pub added: i64,
+    pub invalid: i64,
+    pub duplicate: i64,
+    pub error: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// What one batch of an import did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportProgress {
+    /// Where the next batch starts.
+    pub offset: i64,
+    pub lines: i64,
+    pub invalid: i64,
+    /// The file is read to its end.
+    pub finished: bool,
+}
+
+#[derive(FromRow)]
+struct ListRow {
+    id: i64,
+    subject: String,
+    description: String,
+    status: String,
+    addr_count: i64,
+}
+
+impl From<ListRow> for ContactList {
+    fn from(r: ListRow) -> Self {
+        ContactList {
+            id: r.id,
+            subject: r.subject,
+            description: r.description,
+            status: ListStatus::parse(&r.status).unwrap_or(ListStatus::Disabled),
+            count: r.addr_count,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct AddressRow {
+    id: i64,
+    list_id: i64,
+    address: String,
+    fullname: String,
+    created_at: i64,
+    var1: String,
+    var2: String,
+    var3: String,
+    var4: String,
+    var5: String,
+    var6: String,
+    var7: String,
+    var8: String,
+    var9: String,
+    var10: String,
+    sex: String,
+    birthday: String,
+    phone: String,
+    area: String,
+}
+
+impl From<AddressRow> for Address {
+    fn from(r: AddressRow) -> Self {
+        Address {
+            id: r.id,
+            list_id: r.list_id,
+            address: r.address,
+            fullname: r.fullname,
+            created_at: r.created_at,
+            vars: [
+                r.var1, r.var2, r.var3, r.var4, r.var5, r.var6, r.var7, r.var8, r.var9, r.var10,
+            ],
+            extra: Extra {
+                sex: r.sex,
+                birthday: r.birthday,
+                phone: r.phone,
+                area: r.area,
+            },
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ImportRow {
+    id: i64,
+    customer_id: i64,
+    list_id: i64,
+    file_id: Option<i64>,
+    file_name: String,
+    encoding: String,
+    state: String,
+    size: i64,
+    offset_done: i64,
+    lines_done: i64,
+    added: i64,
+    invalid: i64,
+    duplicate: i64,
+    error: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<ImportRow> for ImportJob {
+    fn from(r: ImportRow) -> Self {
+        ImportJob {
+            id: r.id,
+            customer_id: r.customer_id,
+            list_id: r.list_id,
+            file_id: r.file_id,
+            file_name: r.file_name,
+            encoding: FileEncoding::parse(&r.encoding).unwrap_or(FileEncoding::Utf8),
+            state: ImportState::parse(&r.state),
+            size: r.size,
+            offset_done: r.offset_done,
+            lines_done: r.lines_done,
+            added: r.added,
+            invalid: r.invalid,
+            duplicate: r.duplicate,
+            error: r.error,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+const LIST_COLUMNS: &str = "SELECT id, subject, description, status, addr_count FROM lists";
+const ADDRESS_COLUMNS: &str = "SELECT id, list_id, address, fullname, created_at, var1, var2, var3, var4, \
+     var5, var6, var7, var8, var9, var10, sex, birthday, phone, area FROM addresses";
+const IMPORT_COLUMNS: &str = "SELECT id, customer_id, list_id, file_id, file_name, encoding, state, size, \
+     offset_done, lines_done, added, invalid, duplicate, error, created_at, finished_at FROM import_jobs";
+
+/// `$n` placeholders after the customer id for a filter, and their values.
+fn filter_sql(f: &AddressFilter) -> (String, Vec<FilterArg>) {
+    let mut sql = String::from(" WHERE customer_id = $1");
+    let mut args = Vec::new();
+    let mut n = 4;
+    if let Some(list) = f.list_id {
+        sql.push_str(&format!(" AND list_id = ${n}"));
+        args.push(FilterArg::Int(list));
+        n += 1;
+    }
+    if let Some(id) = f.address_id {
+        sql.push_str(&format!(" AND id = ${n}"));
+        args.push(FilterArg::Int(id));
+        n += 1;
+    }
+    if let Some(k) = &f.keyword {
+        sql.push_str(&format!(
+            " AND (lower(address) LIKE ${n} ESCAPE '\\' OR lower(fullname) LIKE ${n} ESCAPE '\\')"
+        ));
+        args.push(FilterArg::Text(like_pattern(k)));
+    }
+    (sql, args)
+}
+
+enum FilterArg {
+    Int(i64),
+    Text(String),
+}
+
+/// `%keyword%` with `%`, `_` and `\` taken literally (4.8).
+fn like_pattern(keyword: &str) -> String {
+    let mut p = String::from("%");
+    for c in keyword.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Binds a filter's values (numbered from 4, after the customer id and the
+/// two paging values) inside `on_pool!`, compiled for each backend.
+macro_rules! bind_filter {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                FilterArg::Int(i) => q.bind(*i),
+                FilterArg::Text(t) => q.bind(t.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// The backend-specific way to insert many addresses at once; returns how
+/// many were new (the rest were duplicates, D-16).
+pub(crate) trait AddressRows {
+    fn insert_addresses(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &[NewAddress],
+        now: i64,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+const INSERT_COLUMNS: &str = "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, \
+     fullname, var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area)";
+const ON_CONFLICT: &str = " ON CONFLICT (customer_id, list_id, address_key) DO NOTHING";
+/// Rows per SQLite statement: 17 values each, under SQLite's 32766 limit.
+const SQLITE_ROWS: usize = 1000;
+
+fn sqlite_insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(rows * 100 + 300);
+    sql.push_str(INSERT_COLUMNS);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        let base = 4 + r * 17;
+        sql.push_str("($1,$2,$3");
+        for i in 0..17 {
+            sql.push_str(&format!(",${}", base + i));
+        }
+        sql.push(')');
+    }
+    sql.push_str(ON_CONFLICT);
+    sql
+}
+
+impl AddressRows for SqliteConnection {
+    async fn insert_addresses(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &[NewAddress],
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let mut added = 0;
+        for chunk in rows.chunks(SQLITE_ROWS) {
+            let sql = if chunk.len() == SQLITE_ROWS {
+                FULL.get_or_init(|| sqlite_insert_sql(SQLITE_ROWS)).clone()
+            } else {
+                sqlite_insert_sql(chunk.len())
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(customer_id)
+                .bind(list_id)
+                .bind(now);
+            for a in chunk {
+                q = q
+                    .bind(a.email.as_str())
+                    .bind(a.email.key())
+                    .bind(a.fullname.as_str());
+                for v in &a.vars {
+                    q = q.bind(v.as_str());
+                }
+                q = q
+                    .bind(a.extra.sex.as_str())
+                    .bind(a.extra.birthday.as_str())
+                    .bind(a.extra.phone.as_str())
+                    .bind(a.extra.area.as_str());
+            }
+            added += q.execute(&mut *self).await?.rows_affected();
+        }
+        Ok(added)
+    }
+}
+
+impl AddressRows for PgConnection {
+    async fn insert_addresses(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &[NewAddress],
+        now: i64,
+    ) -> Result<u64, sqlx::Error> {
+        const SQL: &str = "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, \
+             fullname, var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
+             SELECT $1, $2, $3, t.* FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+             $16::text[], $17::text[], $18::text[], $19::text[], $20::text[]) AS t \
+             ON CONFLICT (customer_id, list_id, address_key) DO NOTHING";
+        let mut added = 0;
+        for chunk in rows.chunks(10_000) {
+            let col = |f: &dyn Fn(&NewAddress) -> String| chunk.iter().map(f).collect::<Vec<String>>();
+            let mut q = sqlx::query(SQL)
+                .bind(customer_id)
+                .bind(list_id)
+                .bind(now)
+                .bind(col(&|a| a.email.as_str().to_string()))
+                .bind(col(&|a| a.email.key()))
+                .bind(col(&|a| a.fullname.clone()));
+            for i in 0..10 {
+                q = q.bind(col(&|a| a.vars[i].clone()));
+            }
+            q = q
+                .bind(col(&|a| a.extra.sex.clone()))
+                .bind(col(&|a| a.extra.birthday.clone()))
+                .bind(col(&|a| a.extra.phone.clone()))
+                .bind(col(&|a| a.extra.area.clone()));
+            added += q.execute(&mut *self).await?.rows_affected();
+        }
+        Ok(added)
+    }
+}
+
+/// After `delta` addresses came into (or left) a list: its count and the
+/// customer's address version. Runs on the caller's transaction.
+macro_rules! addresses_changed {
+    ($tx:expr, $customer:expr, $list:expr, $delta:expr) => {{
+        if $list != 0 && $delta != 0 {
+            sqlx::query("UPDATE lists SET addr_count = addr_count + $1 WHERE id = $2 AND customer_id = $3")
+                .bind($delta)
+                .bind($list)
+                .bind($customer)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        sqlx::query("UPDATE customers SET address_version = address_version + 1 WHERE id = $1")
+            .bind($customer)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+impl Store {
+    pub async fn lists(&self, customer: i64) -> StoreResult<Vec<ContactList>> {
+        let sql = concat_static(LIST_COLUMNS, " WHERE customer_id = $1 ORDER BY id");
+        let rows = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
+            .bind(customer)
+            .fetch_all(p)
+            .await)?;
+        Ok(rows.into_iter().map(ContactList::from).collect())
+    }
+
+    pub async fn list(&self, customer: i64, id: i64) -> StoreResult<Option<ContactList>> {
+        let sql = concat_static(LIST_COLUMNS, " WHERE customer_id = $1 AND id = $2");
+        let row = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
+            .bind(customer)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(ContactList::from))
+    }
+
+    /// Whether `list_id` names one of the customer's lists; 0 (unclassified)
+    /// always does.
+    pub async fn list_exists(&self, customer: i64, list_id: i64) -> StoreResult<bool> {
+        Ok(list_id == 0 || self.list(customer, list_id).await?.is_some())
+    }
+
+    pub async fn create_list(
+        &self,
+        customer: i64,
+        subject: &str,
+        description: &str,
+        status: ListStatus,
+        now: i64,
+    ) -> StoreResult<i64> {
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO lists (customer_id, subject, description, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(customer)
+        .bind(subject)
+        .bind(description)
+        .bind(status.as_str())
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
+        Ok(id)
+    }
+
+    /// False when the customer has no such list.
+    pub async fn update_list(&self, customer: i64, id: i64, c: &ListChange) -> StoreResult<bool> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE lists SET subject = COALESCE($1, subject), description = COALESCE($2, description), \
+             status = COALESCE($3, status) WHERE customer_id = $4 AND id = $5",
+        )
+        .bind(c.subject.as_deref())
+        .bind(c.description.as_deref())
+        .bind(c.status.map(ListStatus::as_str))
+        .bind(customer)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Deletes a list with its addresses and unsubscribe log, in one
+    /// transaction; false when the customer has no such list.
+    pub async fn delete_list(&self, customer: i64, id: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM lists WHERE customer_id = $1 AND id = $2")
+                .bind(customer)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            for sql in [
+                "DELETE FROM addresses WHERE customer_id = $1 AND list_id = $2",
+                "DELETE FROM unsubscribes WHERE customer_id = $1 AND list_id = $2",
+            ] {
+                sqlx::query(sql).bind(customer).bind(id).execute(&mut *tx).await?;
+            }
+            addresses_changed!(tx, customer, 0i64, 0i64);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Adds addresses, skipping those already in the list; returns how many
+    /// were added.
+    pub async fn add_addresses(
+        &self,
+        customer: i64,
+        list_id: i64,
+        rows: &[NewAddress],
+        now: i64,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let added = tx.insert_addresses(customer, list_id, rows, now).await?;
+            addresses_changed!(tx, customer, list_id, added as i64);
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    /// Adds one address; `Duplicate` if it is already in the list.
+    pub async fn add_address(
+        &self,
+        customer: i64,
+        list_id: i64,
+        a: &NewAddress,
+        now: i64,
+    ) -> StoreResult<i64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, fullname, \
+                 var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                 RETURNING id",
+            )
+            .bind(customer)
+            .bind(list_id)
+            .bind(now)
+            .bind(a.email.as_str())
+            .bind(a.email.key())
+            .bind(&a.fullname)
+            .bind(&a.vars[0])
+            .bind(&a.vars[1])
+            .bind(&a.vars[2])
+            .bind(&a.vars[3])
+            .bind(&a.vars[4])
+            .bind(&a.vars[5])
+            .bind(&a.vars[6])
+            .bind(&a.vars[7])
+            .bind(&a.vars[8])
+            .bind(&a.vars[9])
+            .bind(&a.extra.sex)
+            .bind(&a.extra.birthday)
+            .bind(&a.extra.phone)
+            .bind(&a.extra.area)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unique_as("address"))?;
+            addresses_changed!(tx, customer, list_id, 1i64);
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    pub async fn address(&self, customer: i64, id: i64) -> StoreResult<Option<Address>> {
+        let sql = concat_static(ADDRESS_COLUMNS, " WHERE customer_id = $1 AND id = $2");
+        let row = on_pool!(self, p => sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql))
+            .bind(customer)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(Address::from))
+    }
+
+    /// Applies 4.10; `NotFound` or `Duplicate` (the new address is already
+    /// in the same list).
+    pub async fn update_address(&self, customer: i64, id: i64, c: &AddressChange) -> StoreResult<()> {
+        let n = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(
+                "UPDATE addresses SET address = COALESCE($1, address), address_key = COALESCE($2, address_key), \
+                 fullname = COALESCE($3, fullname), var1 = COALESCE($4, var1), var2 = COALESCE($5, var2), \
+                 var3 = COALESCE($6, var3), var4 = COALESCE($7, var4), var5 = COALESCE($8, var5), \
+                 var6 = COALESCE($9, var6), var7 = COALESCE($10, var7), var8 = COALESCE($11, var8), \
+                 var9 = COALESCE($12, var9), var10 = COALESCE($13, var10), sex = COALESCE($14, sex), \
+                 birthday = COALESCE($15, birthday), phone = COALESCE($16, phone), area = COALESCE($17, area) \
+                 WHERE customer_id = $18 AND id = $19",
+            )
+            .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
+            .bind(c.email.as_ref().map(EmailAddress::key))
+            .bind(c.fullname.as_deref())
+            .bind(c.vars[0].as_deref())
+            .bind(c.vars[1].as_deref())
+            .bind(c.vars[2].as_deref())
+            .bind(c.vars[3].as_deref())
+            .bind(c.vars[4].as_deref())
+            .bind(c.vars[5].as_deref())
+            .bind(c.vars[6].as_deref())
+            .bind(c.vars[7].as_deref())
+            .bind(c.vars[8].as_deref())
+            .bind(c.vars[9].as_deref())
+            .bind(c.sex.as_deref())
+            .bind(c.birthday.as_deref())
+            .bind(c.phone.as_deref())
+            .bind(c.area.as_deref())
+            .bind(customer)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_as("address"))?
+            .rows_affected();
+            if n == 1 {
+                addresses_changed!(tx, customer, 0i64, 0i64);
+            }
+            tx.commit().await?;
+            n
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("address"))
+        }
+    }
+
+    /// Deletes one address (no unsubscribe is logged, 4.11); false if the
+    /// customer has no such address.
+    pub async fn delete_address(&self, customer: i64, id: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let list: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM addresses WHERE customer_id = $1 AND id = $2 RETURNING list_id",
+            )
+            .bind(customer)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(list) = list else { return Ok(false) };
+            addresses_changed!(tx, customer, list, -1i64);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Removes every address of a list (0: the unclassified ones); returns
+    /// how many.
+    pub async fn empty_list(&self, customer: i64, list_id: i64) -> StoreResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query("DELETE FROM addresses WHERE customer_id = $1 AND list_id = $2")
+                .bind(customer)
+                .bind(list_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            addresses_changed!(tx, customer, list_id, -(n as i64));
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// 4.13: adds the addresses not yet in the list and lifts the suppression
+    /// of every address named (H-5); returns how many were added.
+    pub async fn subscribe(
+        &self,
+        customer: i64,
+        list_id: i64,
+        rows: &[NewAddress],
+        now: i64,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let added = tx.insert_addresses(customer, list_id, rows, now).await?;
+            for a in rows {
+                sqlx::query("DELETE FROM suppressions WHERE customer_id = $1 AND address_key = $2")
+                    .bind(customer)
+                    .bind(a.email.key())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            addresses_changed!(tx, customer, list_id, added as i64);
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    /// 4.14 and the unsubscribe link: removes the addresses from the list,
+    /// logs each one removed, and suppresses every address named (H-5);
+    /// returns how many were removed.
+    pub async fn unsubscribe(
+        &self,
+        customer: i64,
+        list_id: i64,
+        emails: &[EmailAddress],
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut removed = 0u64;
+            for e in emails {
+                let gone: Vec<String> = sqlx::query_scalar(
+                    "DELETE FROM addresses WHERE customer_id = $1 AND list_id = $2 AND address_key = $3 \
+                     RETURNING address",
+                )
+                .bind(customer)
+                .bind(list_id)
+                .bind(e.key())
+                .fetch_all(&mut *tx)
+                .await?;
+                for address in gone {
+                    sqlx::query("INSERT INTO unsubscribes (customer_id, list_id, address, at) VALUES ($1, $2, $3, $4)")
+                        .bind(customer)
+                        .bind(list_id)
+                        .bind(address)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    removed += 1;
+                }
+                sqlx::query(
+                    "INSERT INTO suppressions (customer_id, address_key, reason, at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (customer_id, address_key) DO NOTHING",
+                )
+                .bind(customer)
+                .bind(e.key())
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            addresses_changed!(tx, customer, list_id, -(removed as i64));
+            tx.commit().await?;
+            Ok(removed)
+        })
+    }
+
+    /// Whether the customer's tasks must skip this address (H-5).
+    pub async fn is_suppressed(&self, customer: i64, email: &EmailAddress) -> StoreResult<bool> {
+        let n: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT customer_id FROM suppressions WHERE customer_id = $1 AND address_key = $2",
+        )
+        .bind(customer)
+        .bind(email.key())
+        .fetch_optional(p)
+        .await)?;
+        Ok(n.is_some())
+    }
+
+    /// Changes whenever the customer's addresses change.
+    pub async fn address_version(&self, customer: i64) -> StoreResult<i64> {
+        let v = on_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT address_version FROM customers WHERE id = $1")
+            .bind(customer)
+            .fetch_one(p)
+            .await)?;
+        Ok(v)
+    }
+
+    /// Up to `limit` matching addresses in id order, from where `start` says.
+    pub async fn addresses(
+        &self,
+        customer: i64,
+        filter: &AddressFilter,
+        start: Start,
+        limit: i64,
+    ) -> StoreResult<Vec<Address>> {
+        let (where_sql, args) = filter_sql(filter);
+        let (tail, value) = match start {
+            Start::AtId(id) => (" AND id >= $2 ORDER BY id LIMIT $3", id),
+            Start::Skip(n) => (" ORDER BY id LIMIT $3 OFFSET $2", n),
+        };
+        let sql = format!("{ADDRESS_COLUMNS}{where_sql}{tail}");
+        let rows = on_pool!(self, p => {
+            let q = sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(customer)
+                .bind(value)
+                .bind(limit);
+            bind_filter!(q, &args).fetch_all(p).await
+        })?;
+        Ok(rows.into_iter().map(Address::from).collect())
+    }
+
+    /// The ids of up to `limit` matching addresses after `after_id`, in order.
+    pub async fn address_ids_after(
+        &self,
+        customer: i64,
+        filter: &AddressFilter,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!("SELECT id FROM addresses{where_sql} AND id > $2 ORDER BY id LIMIT $3");
+        let ids = on_pool!(self, p => {
+            let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(customer)
+                .bind(after_id)
+                .bind(limit);
+            bind_filter!(q, &args).fetch_all(p).await
+        })?;
+        Ok(ids)
+    }
+
+    /// Up to `limit` unsubscribes of a list after the (time, id) key, oldest first.
+    pub async fn unsubscribes_after(
+        &self,
+        customer: i64,
+        list_id: i64,
+        after: (i64, i64),
+        limit: i64,
+    ) -> StoreResult<Vec<Unsubscribe>> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, Unsubscribe>(
+            "SELECT id, at, address FROM unsubscribes WHERE customer_id = $1 AND list_id = $2 \
+             AND (at > $3 OR (at = $3 AND id > $4)) ORDER BY at, id LIMIT $5",
+        )
+        .bind(customer)
+        .bind(list_id)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Queues an import of a stored file.
+    pub async fn create_import_job(&self, customer: i64, job: &NewImport<'_>, now: i64) -> StoreResult<i64> {
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO import_jobs (customer_id, list_id, file_id, file_name, encoding, state, size, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id",
+        )
+        .bind(customer)
+        .bind(job.list_id)
+        .bind(job.file_id)
+        .bind(job.file_name)
+        .bind(job.encoding.as_str())
+        .bind(job.size)
+        .bind(now)
+        .fetch_one(p)
+        .await)?;
+        Ok(id)
+    }
+
+    /// Takes the oldest import job that is queued, or running under an
+    /// expired lease (its worker died), and leases it until `lease_until`.
+    pub async fn claim_import_job(&self, now: i64, lease_until: i64) -> StoreResult<Option<ImportJob>> {
+        let pick = match self {
+            Store::Sqlite(_) => {
+                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
+                 AND lease_until < $1 ORDER BY id LIMIT 1"
+            }
+            Store::Postgres(_) => {
+                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
+                 AND lease_until < $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let claimed: Option<i64> = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: Option<i64> = sqlx::query_scalar(pick).bind(now).fetch_optional(&mut *tx).await?;
+            if let Some(id) = id {
+                sqlx::query("UPDATE import_jobs SET state = 'running', lease_until = $1 WHERE id = $2")
+                    .bind(lease_until)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        match claimed {
+            Some(id) => self.import_job(id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn import_job(&self, id: i64) -> StoreResult<Option<ImportJob>> {
+        let sql = concat_static(IMPORT_COLUMNS, " WHERE id = $1");
+        let row = on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(ImportJob::from))
+    }
+
+    /// Import jobs, newest first; all customers' when `customer` is `None`.
+    pub async fn import_jobs(&self, customer: Option<i64>) -> StoreResult<Vec<ImportJob>> {
+        let rows = match customer {
+            Some(c) => {
+                let sql = concat_static(IMPORT_COLUMNS, " WHERE customer_id = $1 ORDER BY id DESC");
+                on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql)).bind(c).fetch_all(p).await)?
+            }
+            None => {
+                let sql = concat_static(IMPORT_COLUMNS, " ORDER BY id DESC");
+                on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await)?
+            }
+        };
+        Ok(rows.into_iter().map(ImportJob::from).collect())
+    }
+
+    /// Stores one batch of an import with the job's progress, in one
+    /// transaction: a batch is either wholly done or not at all. Returns how
+    /// many addresses were added, or `None` when the job's list is gone (the
+    /// job has then failed).
+    pub async fn import_batch(
+        &self,
+        job: &ImportJob,
+        rows: &[NewAddress],
+        progress: ImportProgress,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<u64>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let list_ok = job.list_id == 0
+                || sqlx::query_scalar::<_, i64>("SELECT id FROM lists WHERE id = $1 AND customer_id = $2")
+                    .bind(job.list_id)
+                    .bind(job.customer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if !list_ok {
+                sqlx::query("UPDATE import_jobs SET state = 'failed', error = 'the list was deleted', \
+                     finished_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(job.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(None);
+            }
+            let added = tx.insert_addresses(job.customer_id, job.list_id, rows, now).await?;
+            addresses_changed!(tx, job.customer_id, job.list_id, added as i64);
+            let duplicate = rows.len() as i64 - added as i64;
+            sqlx::query(
+                "UPDATE import_jobs SET offset_done = $1, lines_done = lines_done + $2, added = added + $3, \
+                 invalid = invalid + $4, duplicate = duplicate + $5, lease_until = $6, \
+                 state = CASE WHEN $7 THEN 'done' ELSE 'running' END, \
+                 finished_at = CASE WHEN $7 THEN $8 ELSE NULL END WHERE id = $9",
+            )
+            .bind(progress.offset)
+            .bind(progress.lines)
+            .bind(added as i64)
+            .bind(progress.invalid)
+            .bind(duplicate)
+            .bind(lease_until)
+            .bind(progress.finished)
+            .bind(now)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(added))
+        })
+    }
+
+    /// Gives a running job back (on shutdown), so the next start resumes it
+    /// at once instead of after its lease.
+    pub async fn release_import(&self, job_id: i64) -> StoreResult<()> {
+        on_pool!(self, p => sqlx::query("UPDATE import_jobs SET lease_until = 0 WHERE id = $1 AND state = 'running'")
+            .bind(job_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Ends a job that cannot go on.
+    pub async fn fail_import(&self, job_id: i64, error: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, p => sqlx::query(
+            "UPDATE import_jobs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(job_id)
+        .execute(p)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Forgets the file of a finished job (its bytes are deleted by the caller).
+    pub async fn detach_import_file(&self, job_id: i64) -> StoreResult<()> {
+        on_pool!(self, p => sqlx::query("UPDATE import_jobs SET file_id = NULL WHERE id = $1")
+            .bind(job_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+fn concat_static(a: &str, b: &str) -> String {
+    format!("{a}{b}")
+}
