@@ -155,11 +155,11 @@ async fn a_template_with_attachments_round_trips(app: TestApp) {
     .await;
     assert_eq!(single.code(), "success", "{}", single.text());
     let plain = app
-        .post_form(
-            &format!(
-                "/mm-ms/api/{TEMPLATE}?username=acme&password={}&do=add-tpl",
-                md5_hex("pw")
-            ),
+        .api_post(
+            TEMPLATE,
+            "acme",
+            "pw",
+            "do=add-tpl",
             &[("name", "无附件"), ("subject", "s"), ("content", "<b>c</b>")],
         )
         .await;
@@ -335,11 +335,11 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
     // Name only; then subject and encoding by POST; an empty text clears it.
     assert_eq!(edit("tpl_id=1&name=%E6%96%B0%E5%90%8D").await.code(), "success");
     let posted = app
-        .post_form(
-            &format!(
-                "/mm-ms/api/{TEMPLATE}?username=acme&password={}&do=edit-tpl",
-                md5_hex("pw")
-            ),
+        .api_post(
+            TEMPLATE,
+            "acme",
+            "pw",
+            "do=edit-tpl",
             &[
                 ("tpl_id", "1"),
                 ("subject", "Hi {{ fullname }}"),
