@@ -271,7 +271,7 @@ async fn refused_templates_and_uploads_leave_nothing(app: TestApp) {
                     file(vec![3; 8 << 20], "c.bin", "application/octet-stream"),
                 ),
             "file_error",
-            "20 MiB",
+            "files too large together",
         ),
     ];
     for (form, code, detail) in cases {

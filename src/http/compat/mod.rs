@@ -82,12 +82,14 @@ impl Script {
         }
     }
 
-    /// The largest file part a request may upload: attachments (D-17) are
-    /// refused while they stream in, import files get QUNFA_IMPORT_MAX.
-    fn upload_limit(self, app: &App) -> u64 {
+    /// The largest file part a request may upload, and the largest sum of
+    /// them: attachments (D-17) are refused while they stream in, import
+    /// files get QUNFA_IMPORT_MAX.
+    fn upload_limits(self, app: &App) -> (u64, u64) {
+        use crate::domain::templates::{ATTACHMENT_MAX, ATTACHMENTS_PER_TEMPLATE_MAX};
         match self {
-            Script::Template => crate::domain::templates::ATTACHMENT_MAX,
-            _ => app.config.import_max,
+            Script::Template => (ATTACHMENT_MAX, ATTACHMENTS_PER_TEMPLATE_MAX),
+            _ => (app.config.import_max, app.config.import_max),
         }
     }
 }
@@ -139,9 +141,11 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     let label = RouteLabel(format!("{}{script_name}", root.prefix()));
     let (parts, body) = req.into_parts();
     let tmp_dir = app.config.data_dir.join("tmp");
+    let (file, files) = script.upload_limits(&app);
     let limits = Limits {
         form: FORM_LIMIT,
-        file: script.upload_limit(&app),
+        file,
+        files,
         tmp_dir: &tmp_dir,
     };
     let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
