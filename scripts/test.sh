@@ -5,6 +5,7 @@
 #   QUNFA_TEST_PG=off          skip the PostgreSQL half on purpose
 #   QUNFA_TEST_PG_URL=URL      a PostgreSQL server (default postgres://postgres@127.0.0.1:5432)
 #   QUNFA_LINT=off             skip rustfmt and clippy
+#   QUNFA_TEST_PYTHON=PATH     a Python with dkimpy and PyNaCl (default: a virtualenv in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,17 @@ if [ "${QUNFA_TEST_PG:-on}" != off ] && [ -z "${QUNFA_TEST_PG_URL:-}" ]; then
     done
     for _ in $(seq 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
   fi
+fi
+
+# dkimpy (with PyNaCl for Ed25519) verifies DKIM signatures in tests/dkim.rs,
+# an implementation independent of ours; kept in a virtualenv under target/.
+if [ -z "${QUNFA_TEST_PYTHON:-}" ]; then
+  venv=target/pytools
+  if ! "$venv/bin/python" -c 'import dkim, nacl' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2'
+  fi
+  export QUNFA_TEST_PYTHON="$PWD/$venv/bin/python"
 fi
 
 if [ "${QUNFA_LINT:-on}" != off ]; then

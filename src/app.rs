@@ -7,13 +7,13 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use rand::RngExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::config::{Config, DatabaseUrl};
+use crate::config::Config;
 use crate::http::auth::Authenticator;
+use crate::secrets::{SecretBox, load_secret};
 use crate::store::{Files, Pages, Store};
 
 pub struct Inner {
@@ -26,6 +26,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Signs tracking, click and unsubscribe links.
     pub link_secret: [u8; 32],
+    /// Seals mailbox passwords and DKIM private keys at rest.
+    pub secret_box: SecretBox,
     pub auth: Authenticator,
     /// Wakes the import runner when a file is queued.
     pub import_wakeup: tokio::sync::Notify,
@@ -44,7 +46,7 @@ impl Deref for App {
 impl App {
     /// Creates the data dir, opens (and migrates) the database, checks the
     /// time zone against the one recorded at first start (H-11), and loads
-    /// the link-signing secret, creating it once.
+    /// the link-signing secret and the sealing key, creating them once.
     pub async fn init(config: Config) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
@@ -59,7 +61,8 @@ impl App {
                 recorded
             );
         }
-        let link_secret = load_link_secret(&config, &store).await?;
+        let link_secret = load_secret(&config, &store, "link-secret").await?;
+        let secret_box = SecretBox::new(load_secret(&config, &store, "sealing-key").await?);
         Ok(App(Arc::new(Inner {
             clock: Clock::new(config.timezone.clone()),
             auth: Authenticator::new(store.clone()),
@@ -68,46 +71,10 @@ impl App {
             config,
             store,
             link_secret,
+            secret_box,
             import_wakeup: tokio::sync::Notify::new(),
         })))
     }
-}
-
-/// SQLite: a file in the data dir. PostgreSQL: a row every node shares (H-8).
-async fn load_link_secret(config: &Config, store: &Store) -> anyhow::Result<[u8; 32]> {
-    let fresh = hex::encode(rand::rng().random::<[u8; 32]>());
-    let text = match config.database {
-        DatabaseUrl::Postgres(_) => store.setting_or_insert("link_secret", &fresh).await?,
-        DatabaseUrl::Sqlite(_) => {
-            let path = config.data_dir.join("link-secret");
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                    }
-                    f.write_all(fresh.as_bytes())?;
-                    f.sync_all()?;
-                    fresh
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
-                }
-            }
-        }
-    };
-    let bytes = hex::decode(text.trim()).context("the link-signing secret is corrupt")?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("the link-signing secret has the wrong length"))
 }
 
 /// A running server (HTTP and engine).

@@ -14,7 +14,8 @@ use crate::domain::accounts::{
     Username, hash_credential,
 };
 use crate::domain::email::EmailAddress;
-use crate::store::{NewCustomer, StoreError};
+use crate::domain::senders::{self, AddDomainError, DomainName, Owner};
+use crate::store::{NewCustomer, SenderDomain, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -91,6 +92,11 @@ enum Admin {
         #[command(subcommand)]
         command: ImportCmd,
     },
+    /// Sender domains: DKIM records, 'remote' sending.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +110,46 @@ enum ImportCmd {
         #[arg(long)]
         id: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+enum DomainCmd {
+    /// Adds a domain (with new DKIM keys) for a customer, or for the
+    /// platform without --customer; prints its DKIM records.
+    Add(DomainAdd),
+    /// Lists every domain: owner, name, relay.
+    List,
+    /// Prints the DNS TXT records of a domain's DKIM keys.
+    Dkim(DomainArg),
+    /// Sends a domain's 'remote' mail through the customer's server.
+    Relay(DomainRelay),
+}
+
+#[derive(Args)]
+struct DomainAdd {
+    #[arg(long)]
+    domain: String,
+    /// The customer's user name; without it, a system domain.
+    #[arg(long)]
+    customer: Option<String>,
+}
+
+#[derive(Args)]
+struct DomainArg {
+    #[arg(long)]
+    domain: String,
+}
+
+#[derive(Args)]
+struct DomainRelay {
+    #[arg(long)]
+    domain: String,
+    /// HOST:PORT of the customer's SMTP server.
+    #[arg(long)]
+    host: String,
+    /// Connect with TLS from the start (otherwise STARTTLS when offered).
+    #[arg(long)]
+    tls: bool,
 }
 
 #[derive(Subcommand)]
@@ -624,8 +670,91 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
         }
         Admin::Manager { command } => operator(app, Role::Manager, command, now).await?,
         Admin::Agent { command } => operator(app, Role::Agent, command, now).await?,
+        Admin::Domain { command } => domain(app, command, now).await?,
     }
     Ok(())
+}
+
+fn domain_name(s: &str) -> anyhow::Result<DomainName> {
+    DomainName::parse(s.trim()).ok_or_else(|| anyhow!("invalid --domain: '{s}' is not a domain name"))
+}
+
+async fn known_domain(app: &App, s: &str) -> anyhow::Result<SenderDomain> {
+    let name = domain_name(s)?;
+    app.store
+        .domain(&name)
+        .await?
+        .ok_or_else(|| anyhow!("unknown domain '{name}'"))
+}
+
+async fn print_dkim(app: &App, d: &SenderDomain) -> anyhow::Result<()> {
+    for key in senders::dkim_keys(&app.store, &app.secret_box, d).await? {
+        println!("{}", key.zone_line(&d.domain));
+    }
+    Ok(())
+}
+
+async fn domain(app: &App, command: DomainCmd, now: i64) -> anyhow::Result<()> {
+    match command {
+        DomainCmd::Add(a) => {
+            let name = domain_name(&a.domain)?;
+            let owner = match &a.customer {
+                None => Owner::System,
+                Some(u) => Owner::Customer(customer_named(app, u).await?.id),
+            };
+            match senders::add_domain(&app.store, &app.secret_box, owner, &name, app.clock.today(), now).await
+            {
+                Ok(_) => {}
+                Err(AddDomainError::Exists) => bail!("domain '{name}' already exists"),
+                Err(e) => return Err(e.into()),
+            }
+            print_dkim(app, &known_domain(app, name.as_str()).await?).await?;
+        }
+        DomainCmd::List => {
+            println!("customer_id\tdomain\trelay");
+            for d in app.store.domains(None).await? {
+                let relay = match &d.relay {
+                    Some((host, port, tls)) => format!("{host}:{port}{}", if *tls { " tls" } else { "" }),
+                    None => "-".to_string(),
+                };
+                println!("{}\t{}\t{relay}", d.owner.api_id(), d.domain);
+            }
+        }
+        DomainCmd::Dkim(a) => print_dkim(app, &known_domain(app, &a.domain).await?).await?,
+        DomainCmd::Relay(a) => {
+            let name = domain_name(&a.domain)?;
+            let (host, port) = relay_address(&a.host)?;
+            if !app
+                .store
+                .set_domain_relay(&name, Some((&host, port, a.tls)))
+                .await?
+            {
+                bail!("unknown domain '{name}'");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` (a host name, an IPv4 address or a bracketed IPv6 address).
+fn relay_address(s: &str) -> anyhow::Result<(String, u16)> {
+    let bad = || anyhow!("invalid --host: '{s}' is not HOST:PORT");
+    let (host, port) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ok = host.parse::<std::net::IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            }));
+    if !ok {
+        return Err(bad());
+    }
+    Ok((host.to_ascii_lowercase(), port))
 }
 
 async fn set_disabled(app: &App, name: &str, disabled: bool) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod mail;
+pub mod secrets;
 pub mod store;
 
 pub use app::{App, Running};

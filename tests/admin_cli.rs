@@ -5,19 +5,6 @@ mod common;
 
 use common::*;
 
-/// Exactly one line on stderr, a non-zero exit, nothing on stdout.
-fn refused(out: &Cmd, mentions: &str) {
-    assert_ne!(out.code, 0, "should have failed: {}", out.stdout);
-    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", out.stderr);
-    assert!(
-        lines[0].contains(mentions),
-        "{:?} should mention {mentions}",
-        lines[0]
-    );
-}
-
 async fn customers_are_added_listed_and_shown(app: TestApp) {
     let id = app
         .admin_ok(&[

@@ -26,6 +26,28 @@ impl Role {
             Role::Manager => "manager",
         }
     }
+
+    /// The `user_type` of the API's chapter 7 (A.6, C-7.0a): absent, empty or
+    /// `customer` is a customer, `manager` a manager; anything else, 8.1's
+    /// `agents` included, names no API role.
+    pub fn from_api_user_type(user_type: Option<&str>) -> Option<Role> {
+        match user_type.unwrap_or("") {
+            "" | "customer" => Some(Role::Customer),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+
+    /// The `user_type` of the console login form (8.1, D-10): empty for a
+    /// customer, `agents` for an agent, `manager` for a manager.
+    pub fn from_login_user_type(user_type: &str) -> Option<Role> {
+        match user_type {
+            "" => Some(Role::Customer),
+            "agents" => Some(Role::Agent),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
 }
 
 /// A login name: trimmed, 1–64 characters, no control characters, no `:`
@@ -388,6 +410,20 @@ mod tests {
             &stored
         ));
         assert!(!verify_credential(&digest, "not a phc string"));
+    }
+
+    #[test]
+    fn user_types_map_to_roles() {
+        assert_eq!(Role::from_api_user_type(None), Some(Role::Customer));
+        assert_eq!(Role::from_api_user_type(Some("")), Some(Role::Customer));
+        assert_eq!(Role::from_api_user_type(Some("customer")), Some(Role::Customer));
+        assert_eq!(Role::from_api_user_type(Some("manager")), Some(Role::Manager));
+        assert_eq!(Role::from_api_user_type(Some("agents")), None);
+        assert_eq!(Role::from_api_user_type(Some("Manager")), None);
+        assert_eq!(Role::from_login_user_type(""), Some(Role::Customer));
+        assert_eq!(Role::from_login_user_type("agents"), Some(Role::Agent));
+        assert_eq!(Role::from_login_user_type("manager"), Some(Role::Manager));
+        assert_eq!(Role::from_login_user_type("customer"), None);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 use std::fmt;
 
+use crate::domain::senders::DomainName;
+
 /// A well-formed address: stored as given (trimmed), compared by [`Self::key`],
-/// sent to [`Self::ascii`] (its domain in A-label form).
+/// sent to [`Self::ascii`] (its domain in A-label form, lower case).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress {
     given: String,
@@ -18,14 +20,7 @@ impl EmailAddress {
         if domain.contains('@') || !local_part_ok(local) {
             return None;
         }
-        let ascii_domain = if domain.is_ascii() {
-            domain.to_string()
-        } else {
-            idna::domain_to_ascii_strict(domain).ok()?
-        };
-        if !domain_ok(&ascii_domain) {
-            return None;
-        }
+        let ascii_domain = DomainName::parse(domain)?;
         let ascii = format!("{local}@{ascii_domain}");
         if ascii.len() > 254 || given.chars().count() > 254 {
             return None;
@@ -81,23 +76,6 @@ fn local_part_ok(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-}
-
-fn domain_ok(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
-        return false;
-    }
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let last = labels[labels.len() - 1];
-    labels.iter().all(|l| label_ok(l))
-        && ((last.len() >= 2 && last.bytes().all(|b| b.is_ascii_alphabetic()))
-            || last.to_ascii_lowercase().starts_with("xn--"))
 }
 
 #[cfg(test)]

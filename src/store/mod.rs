@@ -7,6 +7,8 @@ mod accounts;
 mod files;
 mod lists;
 mod pages;
+mod senders;
+mod templates;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub use lists::{
     Unsubscribe,
 };
 pub use pages::Pages;
+pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
+pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
 
 #[derive(Clone)]
 pub enum Store {

@@ -155,6 +155,11 @@ impl Answer {
         out
     }
 
+    /// The `<status>` of a result envelope, or "" if the body is none.
+    pub fn code(&self) -> String {
+        self.status_code().unwrap_or_default()
+    }
+
     /// The `<status>` of a result envelope, if the body is one.
     pub fn status_code(&self) -> Option<String> {
         let t = self.text();
@@ -179,6 +184,19 @@ impl From<Output> for Cmd {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+}
+
+/// Exactly one line on stderr, a non-zero exit, nothing on stdout.
+pub fn refused(out: &Cmd, mentions: &str) {
+    assert_ne!(out.code, 0, "should have failed: {}", out.stdout);
+    assert!(out.stdout.is_empty(), "stdout: {}", out.stdout);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr must be one line: {:?}", out.stderr);
+    assert!(
+        lines[0].contains(mentions),
+        "{:?} should mention {mentions}",
+        lines[0]
+    );
 }
 
 pub fn md5_hex(s: &str) -> String {

@@ -4,9 +4,11 @@
 //! every failure leaves as the XML envelope with HTTP 200 (D-2).
 
 mod account;
+mod bs;
 mod mloperate;
 pub mod params;
 pub mod reply;
+mod template;
 pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -46,6 +48,8 @@ impl Root {
 enum Script {
     Account,
     Mloperate,
+    Template,
+    Bs,
 }
 
 impl Script {
@@ -53,6 +57,8 @@ impl Script {
         match name {
             "account.php" => Some(Script::Account),
             "mloperate.php" => Some(Script::Mloperate),
+            "template.php" => Some(Script::Template),
+            "bs.php" => Some(Script::Bs),
             _ => None,
         }
     }
@@ -63,13 +69,27 @@ impl Script {
         match self {
             Script::Account => Some(account::OPERATIONS),
             Script::Mloperate => Some(mloperate::OPERATIONS),
+            Script::Template => Some(template::OPERATIONS),
+            Script::Bs => Some(bs::OPERATIONS),
         }
     }
 
     /// Which kind of account a request must authenticate as.
-    fn role(self, _op: Option<&str>, _params: &Params) -> Role {
+    fn role(self, op: Option<&str>, params: &Params) -> Role {
         match self {
-            Script::Account | Script::Mloperate => Role::Customer,
+            Script::Account | Script::Mloperate | Script::Template => Role::Customer,
+            Script::Bs => bs::role(op, params),
+        }
+    }
+
+    /// The largest file part a request may upload, and the largest sum of
+    /// them: attachments (D-17) are refused while they stream in, import
+    /// files get QUNFA_IMPORT_MAX.
+    fn upload_limits(self, app: &App) -> (u64, u64) {
+        use crate::domain::templates::{ATTACHMENT_MAX, ATTACHMENTS_PER_TEMPLATE_MAX};
+        match self {
+            Script::Template => (ATTACHMENT_MAX, ATTACHMENTS_PER_TEMPLATE_MAX),
+            _ => (app.config.import_max, app.config.import_max),
         }
     }
 }
@@ -77,7 +97,8 @@ impl Script {
 /// An authenticated request, ready for its operation.
 pub struct Call<'a> {
     pub app: &'a App,
-    /// The authenticated account's id (a customer's, unless the script says otherwise).
+    /// The authenticated account's id: a customer's, or a manager's where
+    /// the script lets one in (`bs.php`).
     pub account_id: i64,
     pub op: &'a str,
     pub params: &'a Params,
@@ -120,9 +141,11 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     let label = RouteLabel(format!("{}{script_name}", root.prefix()));
     let (parts, body) = req.into_parts();
     let tmp_dir = app.config.data_dir.join("tmp");
+    let (file, files) = script.upload_limits(&app);
     let limits = Limits {
         form: FORM_LIMIT,
-        file: app.config.import_max,
+        file,
+        files,
         tmp_dir: &tmp_dir,
     };
     let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
@@ -165,6 +188,8 @@ async fn run(
     match script {
         Script::Account => account::call(call).await,
         Script::Mloperate => mloperate::call(call).await,
+        Script::Template => template::call(call).await,
+        Script::Bs => bs::call(call).await,
     }
 }
 

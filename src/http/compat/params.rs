@@ -51,7 +51,10 @@ pub struct Params {
 /// Limits for reading one request.
 pub struct Limits<'a> {
     pub form: usize,
+    /// The largest file part.
     pub file: u64,
+    /// The largest sum of all file parts.
+    pub files: u64,
     pub tmp_dir: &'a Path,
 }
 
@@ -109,6 +112,7 @@ impl Params {
         let boundary = multer::parse_boundary(content_type).map_err(|_| bad("multipart boundary missing"))?;
         let mut mp = multer::Multipart::new(body.into_data_stream(), boundary);
         let mut form_bytes = 0usize;
+        let mut file_bytes = 0u64;
         while let Some(mut field) = mp
             .next_field()
             .await
@@ -128,8 +132,12 @@ impl Params {
                     let mut size = 0u64;
                     while let Some(chunk) = field.chunk().await.map_err(|_| bad("upload interrupted"))? {
                         size += chunk.len() as u64;
+                        file_bytes += chunk.len() as u64;
                         if size > limits.file {
                             return Err(bad(&format!("{file_name}: file too large")));
+                        }
+                        if file_bytes > limits.files {
+                            return Err(bad("files too large together"));
                         }
                         file.write_all(&chunk).await.map_err(ApiError::internal)?;
                     }
@@ -350,6 +358,7 @@ async fn read_for_test(query: Option<&str>, content_type: &str, body: impl Into<
     let limits = Limits {
         form: FORM_LIMIT,
         file: 1 << 20,
+        files: 3 << 20,
         tmp_dir: &dir,
     };
     Params::read(query, &headers, Body::from(body.into()), &limits).await

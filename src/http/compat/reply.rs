@@ -186,6 +186,12 @@ impl Success {
     }
 
     pub fn to_xml(&self) -> Vec<u8> {
+        self.to_xml_with(|_| {})
+    }
+
+    /// With the caller's elements after `<id>`/`<count>`, before `<data>`
+    /// (F.1: 5.6's `<attachments>`).
+    pub fn to_xml_with(&self, extra: impl FnOnce(&mut Xml)) -> Vec<u8> {
         let mut x = Xml::new();
         x.open("result").text("status", "success");
         if let Some(id) = self.id {
@@ -194,6 +200,7 @@ impl Success {
         if let Some(n) = self.count {
             x.num("count", n);
         }
+        extra(&mut x);
         match (self.id_in_data, self.id) {
             (true, Some(id)) => x.num("data", id),
             _ => x.cdata("data", &self.message),

@@ -11,6 +11,9 @@ use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, BytesText, 
 
 pub struct Xml {
     w: Writer<Vec<u8>>,
+    /// An element opened but not written yet: if it is closed before it gets
+    /// a child, it is written `<name></name>` (D-13), not across two lines.
+    pending: Option<String>,
 }
 
 /// Writing into a `Vec` cannot fail.
@@ -22,7 +25,13 @@ impl Xml {
     pub fn new() -> Self {
         let mut w = Writer::new_with_indent(Vec::with_capacity(512), b' ', 2);
         ok(w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None))));
-        Xml { w }
+        Xml { w, pending: None }
+    }
+
+    fn flush_pending(&mut self) {
+        if let Some(name) = self.pending.take() {
+            ok(self.w.write_event(Event::Start(BytesStart::new(name))));
+        }
     }
 
     /// Elements without a declaration, to be streamed inside a document
@@ -30,6 +39,7 @@ impl Xml {
     pub fn fragment() -> Self {
         Xml {
             w: Writer::new_with_indent(Vec::with_capacity(512), b' ', 2),
+            pending: None,
         }
     }
 
@@ -40,7 +50,8 @@ impl Xml {
     }
 
     /// A fragment's bytes, every line indented `level` steps, ending in LF.
-    pub fn finish_fragment(self, level: usize) -> Vec<u8> {
+    pub fn finish_fragment(mut self, level: usize) -> Vec<u8> {
+        self.flush_pending();
         let raw = self.w.into_inner();
         let pad = "  ".repeat(level);
         let mut out = Vec::with_capacity(raw.len() + raw.len() / 16 + 8);
@@ -53,17 +64,24 @@ impl Xml {
     }
 
     pub fn open(&mut self, name: &str) -> &mut Self {
-        ok(self.w.write_event(Event::Start(BytesStart::new(name))));
+        self.flush_pending();
+        self.pending = Some(name.to_string());
         self
     }
 
     pub fn close(&mut self, name: &str) -> &mut Self {
+        if self.pending.as_deref() == Some(name) {
+            self.pending = None;
+            return self.text(name, "");
+        }
+        self.flush_pending();
         ok(self.w.write_event(Event::End(BytesEnd::new(name))));
         self
     }
 
     /// `<name>escaped value</name>`.
     pub fn text(&mut self, name: &str, value: &str) -> &mut Self {
+        self.flush_pending();
         let clean = xml_chars(value);
         ok(self.w.write_event(Event::Start(BytesStart::new(name))));
         ok(self
@@ -82,6 +100,7 @@ impl Xml {
 
     /// `<name><![CDATA[value]]></name>`, `]]>` split across sections.
     pub fn cdata(&mut self, name: &str, value: &str) -> &mut Self {
+        self.flush_pending();
         let clean = xml_chars(value);
         ok(self.w.write_event(Event::Start(BytesStart::new(name))));
         for section in BytesCData::escaped(clean.as_ref()) {
@@ -91,7 +110,8 @@ impl Xml {
         self
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
+        self.flush_pending();
         let mut out = self.w.into_inner();
         out.push(b'\n');
         out
@@ -141,6 +161,18 @@ mod tests {
             s,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<customer>\n  <id>7</id>\n  <company></company>\n</customer>\n"
         );
+    }
+
+    #[test]
+    fn empty_containers_are_one_start_and_end_tag() {
+        let s = render(|x| {
+            x.open("list").open("item").close("item").close("list");
+        });
+        assert!(s.contains("<list>\n  <item></item>\n</list>"), "{s}");
+        let s = render(|x| {
+            x.open("list").close("list");
+        });
+        assert!(s.ends_with("<list></list>\n"), "{s}");
     }
 
     #[test]

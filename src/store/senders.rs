@@ -1,0 +1,372 @@
+//! Sender domains, their DKIM keys and the mailboxes under them. Owners are
+//! NULL for the platform (the API's `customer_id` 0). Secrets arrive sealed.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use crate::domain::senders::{DomainName, MailboxAddress, Owner};
+use crate::mail::dkim::DkimAlgorithm;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderDomain {
+    pub id: i64,
+    pub owner: Owner,
+    /// A-labels, lower case.
+    pub domain: String,
+    /// 'remote' sending through the customer's server: host, port, TLS.
+    pub relay: Option<(String, u16, bool)>,
+}
+
+#[derive(FromRow)]
+struct DomainRow {
+    id: i64,
+    customer_id: Option<i64>,
+    domain: String,
+    relay_host: Option<String>,
+    relay_port: Option<i64>,
+    relay_tls: bool,
+}
+
+impl From<DomainRow> for SenderDomain {
+    fn from(r: DomainRow) -> SenderDomain {
+        SenderDomain {
+            id: r.id,
+            owner: Owner::from_stored(r.customer_id),
+            domain: r.domain,
+            relay: match (r.relay_host, r.relay_port) {
+                (Some(h), Some(p)) => u16::try_from(p).ok().map(|p| (h, p, r.relay_tls)),
+                _ => None,
+            },
+        }
+    }
+}
+
+macro_rules! select_domain {
+    () => {
+        "SELECT id, customer_id, domain, relay_host, relay_port, relay_tls FROM sender_domains "
+    };
+}
+
+/// A DKIM key as stored: the private key sealed.
+#[derive(Clone)]
+pub struct StoredDkimKey {
+    pub algorithm: DkimAlgorithm,
+    pub selector: String,
+    pub sealed_private: Vec<u8>,
+    pub public_base64: String,
+}
+
+#[derive(FromRow)]
+struct DkimRow {
+    algorithm: String,
+    selector: String,
+    private_key: Vec<u8>,
+    public_key: String,
+}
+
+/// A mailbox, without its password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: i64,
+    pub domain_id: i64,
+    pub domain: String,
+    pub owner: Owner,
+    pub local_part: String,
+    pub address: String,
+}
+
+#[derive(FromRow)]
+struct MailboxRow {
+    id: i64,
+    domain_id: i64,
+    domain: String,
+    customer_id: Option<i64>,
+    local_part: String,
+    address: String,
+}
+
+impl From<MailboxRow> for Mailbox {
+    fn from(r: MailboxRow) -> Mailbox {
+        Mailbox {
+            id: r.id,
+            domain_id: r.domain_id,
+            domain: r.domain,
+            owner: Owner::from_stored(r.customer_id),
+            local_part: r.local_part,
+            address: r.address,
+        }
+    }
+}
+
+macro_rules! select_mailbox {
+    () => {
+        "SELECT m.id, m.domain_id, d.domain, m.customer_id, m.local_part, m.address \
+         FROM mailboxes m JOIN sender_domains d ON d.id = m.domain_id "
+    };
+}
+
+/// Whose mailboxes of a domain a list shows.
+#[derive(Clone, Copy, Debug)]
+pub enum MailboxScope {
+    /// A customer's own and the platform's shared ones (F.3 "available").
+    AvailableTo(i64),
+    /// Exactly one owner's.
+    OwnedBy(Owner),
+    All,
+}
+
+/// `LIMIT`/`OFFSET` of an unpaged list.
+const NO_LIMIT: (i64, i64) = (i64::MAX, 0);
+
+impl Store {
+    /// Adds a domain with its DKIM keys; `Duplicate("domain")` if any
+    /// customer (or the platform) has it already.
+    pub async fn create_domain(
+        &self,
+        owner: Owner,
+        domain: &DomainName,
+        keys: &[StoredDkimKey],
+        now: i64,
+    ) -> StoreResult<i64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO sender_domains (customer_id, domain, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(owner.customer_id())
+            .bind(domain.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unique_as("domain"))?;
+            for k in keys {
+                sqlx::query(
+                    "INSERT INTO dkim_keys (domain_id, algorithm, selector, private_key, public_key, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(k.algorithm.as_str())
+                .bind(&k.selector)
+                .bind(&k.sealed_private)
+                .bind(&k.public_base64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    pub async fn domain(&self, domain: &DomainName) -> StoreResult<Option<SenderDomain>> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(select_domain!(), "WHERE domain = $1"))
+            .bind(domain.as_str())
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(SenderDomain::from))
+    }
+
+    /// The domains `owner` may use (its own and the system's), or every
+    /// domain; by owner (the platform first), then name (7.1, D-12).
+    pub async fn domains(&self, visible_to: Option<Owner>) -> StoreResult<Vec<SenderDomain>> {
+        let rows = match visible_to {
+            Some(owner) => on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(
+                select_domain!(),
+                "WHERE customer_id IS NOT DISTINCT FROM $1 OR customer_id IS NULL \
+                 ORDER BY COALESCE(customer_id, 0), domain"
+            ))
+            .bind(owner.customer_id())
+            .fetch_all(p)
+            .await)?,
+            None => on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(
+                select_domain!(),
+                "ORDER BY COALESCE(customer_id, 0), domain"
+            ))
+            .fetch_all(p)
+            .await)?,
+        };
+        Ok(rows.into_iter().map(SenderDomain::from).collect())
+    }
+
+    /// Deletes a domain of `owner` with its keys and mailboxes; false if
+    /// `owner` has no such domain.
+    pub async fn delete_domain(&self, owner: Owner, domain: &DomainName) -> StoreResult<bool> {
+        let gone = on_pool!(self, p => sqlx::query(
+            "DELETE FROM sender_domains WHERE domain = $1 AND customer_id IS NOT DISTINCT FROM $2",
+        )
+        .bind(domain.as_str())
+        .bind(owner.customer_id())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(gone == 1)
+    }
+
+    /// Sets (or, with `None`, clears) the server 'remote' sending goes
+    /// through; false if there is no such domain.
+    pub async fn set_domain_relay(
+        &self,
+        domain: &DomainName,
+        relay: Option<(&str, u16, bool)>,
+    ) -> StoreResult<bool> {
+        let done = on_pool!(self, p => sqlx::query(
+            "UPDATE sender_domains SET relay_host = $1, relay_port = $2, relay_tls = $3 WHERE domain = $4",
+        )
+        .bind(relay.map(|r| r.0))
+        .bind(relay.map(|r| i64::from(r.1)))
+        .bind(relay.is_some_and(|r| r.2))
+        .bind(domain.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// A domain's DKIM keys, RSA first.
+    pub async fn dkim_keys(&self, domain_id: i64) -> StoreResult<Vec<StoredDkimKey>> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, DkimRow>(
+            "SELECT algorithm, selector, private_key, public_key FROM dkim_keys WHERE domain_id = $1 \
+             ORDER BY CASE algorithm WHEN 'rsa' THEN 0 ELSE 1 END, id",
+        )
+        .bind(domain_id)
+        .fetch_all(p)
+        .await)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredDkimKey {
+                    algorithm: DkimAlgorithm::parse(&r.algorithm).ok_or_else(|| {
+                        StoreError::Other(format!("unknown DKIM algorithm {}", r.algorithm))
+                    })?,
+                    selector: r.selector,
+                    sealed_private: r.private_key,
+                    public_base64: r.public_key,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a mailbox; `Duplicate("mailbox")` if the address exists anywhere.
+    pub async fn create_mailbox(
+        &self,
+        domain_id: i64,
+        owner: Owner,
+        address: &MailboxAddress,
+        sealed_password: &[u8],
+        now: i64,
+    ) -> StoreResult<i64> {
+        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO mailboxes (domain_id, customer_id, local_part, address, address_key, password, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(domain_id)
+        .bind(owner.customer_id())
+        .bind(&address.local_part)
+        .bind(address.address())
+        .bind(address.key())
+        .bind(sealed_password)
+        .bind(now)
+        .fetch_one(p)
+        .await)
+        .map_err(unique_as("mailbox"))?;
+        Ok(id)
+    }
+
+    pub async fn mailbox(&self, address: &MailboxAddress) -> StoreResult<Option<Mailbox>> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(select_mailbox!(), "WHERE m.address_key = $1"))
+            .bind(address.key())
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(Mailbox::from))
+    }
+
+    /// The mailboxes of a domain in `scope`, ordered by address (D-12);
+    /// `page` is (limit, offset).
+    pub async fn mailboxes(
+        &self,
+        domain_id: i64,
+        scope: MailboxScope,
+        page: Option<(i64, i64)>,
+    ) -> StoreResult<Vec<Mailbox>> {
+        let (limit, offset) = page.unwrap_or(NO_LIMIT);
+        let rows = match scope {
+            MailboxScope::AvailableTo(customer_id) => {
+                on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(
+                select_mailbox!(),
+                "WHERE m.domain_id = $1 AND (m.customer_id = $2 OR m.customer_id IS NULL) \
+                 ORDER BY m.address_key LIMIT $3 OFFSET $4"
+            ))
+            .bind(domain_id)
+            .bind(customer_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await)?
+            }
+            MailboxScope::OwnedBy(owner) => on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(
+                select_mailbox!(),
+                "WHERE m.domain_id = $1 AND m.customer_id IS NOT DISTINCT FROM $2 \
+                 ORDER BY m.address_key LIMIT $3 OFFSET $4"
+            ))
+            .bind(domain_id)
+            .bind(owner.customer_id())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await)?,
+            MailboxScope::All => on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(
+                select_mailbox!(),
+                "WHERE m.domain_id = $1 ORDER BY m.address_key LIMIT $2 OFFSET $3"
+            ))
+            .bind(domain_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await)?,
+        };
+        Ok(rows.into_iter().map(Mailbox::from).collect())
+    }
+
+    pub async fn set_mailbox_password(&self, id: i64, sealed_password: &[u8], now: i64) -> StoreResult<bool> {
+        let done = on_pool!(self, p => sqlx::query(
+            "UPDATE mailboxes SET password = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(sealed_password)
+        .bind(now)
+        .bind(id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn delete_mailbox(&self, id: i64) -> StoreResult<bool> {
+        let gone = on_pool!(self, p => sqlx::query("DELETE FROM mailboxes WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(gone == 1)
+    }
+
+    /// A mailbox's sealed password, for the delivery that logs in with it.
+    pub async fn sealed_mailbox_password(&self, mailbox_id: i64) -> StoreResult<Option<Vec<u8>>> {
+        let sealed = on_pool!(self, p => sqlx::query_scalar::<_, Vec<u8>>("SELECT password FROM mailboxes WHERE id = $1")
+            .bind(mailbox_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(sealed)
+    }
+
+    /// Whether a task waiting, on hold, sending or paused uses the domain or
+    /// one of its mailboxes as sender (7.3 `in_use`). No tasks yet: the send
+    /// issue fills this in.
+    pub async fn domain_in_use(&self, _domain_id: i64) -> StoreResult<bool> {
+        Ok(false)
+    }
+
+    /// Whether such a task has the mailbox as its single sender (7.6
+    /// `in_use`). No tasks yet: the send issue fills this in.
+    pub async fn mailbox_in_use(&self, _mailbox_id: i64) -> StoreResult<bool> {
+        Ok(false)
+    }
+}
