@@ -90,7 +90,9 @@ impl<DB: Database> std::ops::DerefMut for WriteTx<DB> {
 /// A value bound to a one-statement write.
 pub(crate) enum Arg<'a> {
     Int(i64),
+    OptInt(Option<i64>),
     Text(&'a str),
+    Bytes(&'a [u8]),
     OptText(Option<&'a str>),
     Bool(bool),
 }
@@ -102,6 +104,8 @@ macro_rules! bind_args {
         for a in $args {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
+                Arg::OptInt(v) => q.bind(*v),
+                Arg::Bytes(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(*v),
                 Arg::OptText(v) => q.bind(*v),
                 Arg::Bool(v) => q.bind(*v),

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::domain::senders::{DomainName, MailboxAddress, Owner};
 use crate::mail::dkim::DkimAlgorithm;
 
@@ -191,14 +191,12 @@ impl Store {
     /// Deletes a domain of `owner` with its keys and mailboxes; false if
     /// `owner` has no such domain.
     pub async fn delete_domain(&self, owner: Owner, domain: &DomainName) -> StoreResult<bool> {
-        let gone = on_pool!(self, p => sqlx::query(
-            "DELETE FROM sender_domains WHERE domain = $1 AND customer_id IS NOT DISTINCT FROM $2",
-        )
-        .bind(domain.as_str())
-        .bind(owner.customer_id())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let gone = self
+            .write(
+                "DELETE FROM sender_domains WHERE domain = $1 AND customer_id IS NOT DISTINCT FROM $2",
+                &[Arg::Text(domain.as_str()), Arg::OptInt(owner.customer_id())],
+            )
+            .await?;
         Ok(gone == 1)
     }
 
@@ -209,16 +207,17 @@ impl Store {
         domain: &DomainName,
         relay: Option<(&str, u16, bool)>,
     ) -> StoreResult<bool> {
-        let done = on_pool!(self, p => sqlx::query(
-            "UPDATE sender_domains SET relay_host = $1, relay_port = $2, relay_tls = $3 WHERE domain = $4",
-        )
-        .bind(relay.map(|r| r.0))
-        .bind(relay.map(|r| i64::from(r.1)))
-        .bind(relay.is_some_and(|r| r.2))
-        .bind(domain.as_str())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = self
+            .write(
+                "UPDATE sender_domains SET relay_host = $1, relay_port = $2, relay_tls = $3 WHERE domain = $4",
+                &[
+                    Arg::OptText(relay.map(|r| r.0)),
+                    Arg::OptInt(relay.map(|r| i64::from(r.1))),
+                    Arg::Bool(relay.is_some_and(|r| r.2)),
+                    Arg::Text(domain.as_str()),
+                ],
+            )
+            .await?;
         Ok(done == 1)
     }
 
@@ -254,20 +253,22 @@ impl Store {
         sealed_password: &[u8],
         now: i64,
     ) -> StoreResult<i64> {
-        let id = on_pool!(self, p => sqlx::query_scalar::<_, i64>(
-            "INSERT INTO mailboxes (domain_id, customer_id, local_part, address, address_key, password, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(domain_id)
-        .bind(owner.customer_id())
-        .bind(&address.local_part)
-        .bind(address.address())
-        .bind(address.key())
-        .bind(sealed_password)
-        .bind(now)
-        .fetch_one(p)
-        .await)
-        .map_err(unique_as("mailbox"))?;
+        let id = self
+            .insert_id(
+                "INSERT INTO mailboxes (domain_id, customer_id, local_part, address, address_key, password, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                &[
+                    Arg::Int(domain_id),
+                    Arg::OptInt(owner.customer_id()),
+                    Arg::Text(&address.local_part),
+                    Arg::Text(&address.address()),
+                    Arg::Text(&address.key()),
+                    Arg::Bytes(sealed_password),
+                    Arg::Int(now),
+                ],
+            )
+            .await
+            .map_err(unique_as("mailbox"))?;
         Ok(id)
     }
 
@@ -327,24 +328,19 @@ impl Store {
     }
 
     pub async fn set_mailbox_password(&self, id: i64, sealed_password: &[u8], now: i64) -> StoreResult<bool> {
-        let done = on_pool!(self, p => sqlx::query(
-            "UPDATE mailboxes SET password = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(sealed_password)
-        .bind(now)
-        .bind(id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = self
+            .write(
+                "UPDATE mailboxes SET password = $1, updated_at = $2 WHERE id = $3",
+                &[Arg::Bytes(sealed_password), Arg::Int(now), Arg::Int(id)],
+            )
+            .await?;
         Ok(done == 1)
     }
 
     pub async fn delete_mailbox(&self, id: i64) -> StoreResult<bool> {
-        let gone = on_pool!(self, p => sqlx::query("DELETE FROM mailboxes WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let gone = self
+            .write("DELETE FROM mailboxes WHERE id = $1", &[Arg::Int(id)])
+            .await?;
         Ok(gone == 1)
     }
 

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult, WritePool, on_pool};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
 use crate::domain::templates::Encoding;
 
 #[derive(Clone, Debug)]
@@ -224,22 +224,23 @@ impl Store {
         c: &TemplateChange<'_>,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = on_pool!(self, p => sqlx::query(
-            "UPDATE templates SET name = COALESCE($1, name), subject = COALESCE($2, subject), \
-             content = COALESCE($3, content), text_content = COALESCE($4, text_content), \
-             encoding = COALESCE($5, encoding), updated_at = $6 WHERE id = $7 AND customer_id = $8",
-        )
-        .bind(c.name)
-        .bind(c.subject)
-        .bind(c.content)
-        .bind(c.text_content)
-        .bind(c.encoding.map(Encoding::as_str))
-        .bind(now)
-        .bind(id)
-        .bind(customer_id)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = self
+            .write(
+                "UPDATE templates SET name = COALESCE($1, name), subject = COALESCE($2, subject), \
+                 content = COALESCE($3, content), text_content = COALESCE($4, text_content), \
+                 encoding = COALESCE($5, encoding), updated_at = $6 WHERE id = $7 AND customer_id = $8",
+                &[
+                    Arg::OptText(c.name),
+                    Arg::OptText(c.subject),
+                    Arg::OptText(c.content),
+                    Arg::OptText(c.text_content),
+                    Arg::OptText(c.encoding.map(Encoding::as_str)),
+                    Arg::Int(now),
+                    Arg::Int(id),
+                    Arg::Int(customer_id),
+                ],
+            )
+            .await?;
         Ok(done == 1)
     }
 
