@@ -133,11 +133,16 @@ impl Params {
                     while let Some(chunk) = field.chunk().await.map_err(|_| bad("upload interrupted"))? {
                         size += chunk.len() as u64;
                         file_bytes += chunk.len() as u64;
-                        if size > limits.file {
-                            return Err(bad(&format!("{file_name}: file too large")));
-                        }
-                        if file_bytes > limits.files {
-                            return Err(bad("files too large together"));
+                        let too_large = if size > limits.file {
+                            Some(bad(&format!("{file_name}: file too large")))
+                        } else if file_bytes > limits.files {
+                            Some(bad("files too large together"))
+                        } else {
+                            None
+                        };
+                        if let Some(e) = too_large {
+                            drain(field, mp).await;
+                            return Err(e);
                         }
                         file.write_all(&chunk).await.map_err(ApiError::internal)?;
                     }
@@ -157,6 +162,7 @@ impl Params {
                     {
                         form_bytes += chunk.len();
                         if form_bytes > limits.form {
+                            drain(field, mp).await;
                             return Err(ApiError::with(Code::InvalidParam, "request body too large"));
                         }
                         buf.extend_from_slice(&chunk);
@@ -290,6 +296,28 @@ impl Params {
         p
     }
 }
+
+/// Reads and drops the rest of a body that broke a limit, so the client
+/// can finish sending and read the answer instead of seeing its upload cut
+/// off. Gives up past [`DRAIN_LIMIT`]: then the connection is closed.
+async fn drain(mut field: multer::Field<'static>, mut mp: multer::Multipart<'static>) {
+    let mut drained = 0usize;
+    loop {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            drained += chunk.len();
+            if drained > DRAIN_LIMIT {
+                return;
+            }
+        }
+        match mp.next_field().await {
+            Ok(Some(next)) => field = next,
+            _ => return,
+        }
+    }
+}
+
+/// The most of a refused body that is read to let its sender finish.
+const DRAIN_LIMIT: usize = 256 * 1024 * 1024;
 
 #[derive(Clone, Copy)]
 enum Source {
