@@ -31,6 +31,8 @@ pub struct Inner {
     pub auth: Authenticator,
     /// Wakes the import runner when a file is queued.
     pub import_wakeup: tokio::sync::Notify,
+    /// Wakes the scheduler when a task may have become due.
+    pub engine_wakeup: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,7 @@ impl App {
             link_secret,
             secret_box,
             import_wakeup: tokio::sync::Notify::new(),
+            engine_wakeup: tokio::sync::Notify::new(),
         })))
     }
 }

@@ -6,4 +6,5 @@ pub mod email;
 pub mod failure;
 pub mod lists;
 pub mod senders;
+pub mod tasks;
 pub mod templates;

@@ -8,6 +8,7 @@ mod files;
 mod lists;
 mod pages;
 mod senders;
+mod tasks;
 mod templates;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ pub use lists::{
 };
 pub use pages::Pages;
 pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
+pub use tasks::{Task, TaskFilter, TaskRefusal};
 pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
 
 #[derive(Clone)]
@@ -88,7 +90,7 @@ impl<DB: Database> std::ops::DerefMut for WriteTx<DB> {
 }
 
 /// A value bound to a one-statement write.
-pub(crate) enum Arg<'a> {
+pub enum Arg<'a> {
     Int(i64),
     OptInt(Option<i64>),
     Text(&'a str),

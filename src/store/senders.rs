@@ -354,15 +354,39 @@ impl Store {
     }
 
     /// Whether a task waiting, on hold, sending or paused uses the domain or
-    /// one of its mailboxes as sender (7.3 `in_use`). No tasks yet: the send
-    /// issue fills this in.
-    pub async fn domain_in_use(&self, _domain_id: i64) -> StoreResult<bool> {
-        Ok(false)
+    /// one of its mailboxes as sender (7.3 `in_use`).
+    pub async fn domain_in_use(&self, domain_id: i64) -> StoreResult<bool> {
+        let Some(domain) = on_pool!(self, p => sqlx::query_scalar::<_, String>(
+            "SELECT domain FROM sender_domains WHERE id = $1",
+        )
+        .bind(domain_id)
+        .fetch_optional(p)
+        .await)?
+        else {
+            return Ok(false);
+        };
+        let by_domain = self
+            .held_by_task("acct_domain = $2", -1, &Arg::Text(&domain))
+            .await?;
+        let pattern = format!("%@{domain}");
+        Ok(by_domain
+            || self
+                .held_by_task("acct_address LIKE $2", -1, &Arg::Text(&pattern))
+                .await?)
     }
 
-    /// Whether such a task has the mailbox as its single sender (7.6
-    /// `in_use`). No tasks yet: the send issue fills this in.
-    pub async fn mailbox_in_use(&self, _mailbox_id: i64) -> StoreResult<bool> {
-        Ok(false)
+    /// Whether such a task has the mailbox as its single sender (7.6 `in_use`).
+    pub async fn mailbox_in_use(&self, mailbox_id: i64) -> StoreResult<bool> {
+        let Some(address) = on_pool!(self, p => sqlx::query_scalar::<_, String>(
+            "SELECT address FROM mailboxes WHERE id = $1",
+        )
+        .bind(mailbox_id)
+        .fetch_optional(p)
+        .await)?
+        else {
+            return Ok(false);
+        };
+        self.held_by_task("acct_address = $2", -1, &Arg::Text(&address))
+            .await
     }
 }

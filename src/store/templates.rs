@@ -338,10 +338,9 @@ impl Store {
     }
 
     /// Whether a task waiting, on hold, sending or paused (send_status -1, 1,
-    /// 2, -2) uses the template (5.4 `in_use`). There are no tasks yet: the
-    /// send issue fills this in, and should then check it inside
-    /// [`Store::delete_template`]'s transaction.
-    pub async fn template_in_use(&self, _customer_id: i64, _template_id: i64) -> StoreResult<bool> {
-        Ok(false)
+    /// 2, -2) uses the template (5.4 `in_use`).
+    pub async fn template_in_use(&self, customer_id: i64, template_id: i64) -> StoreResult<bool> {
+        self.held_by_task("tpl_id = $2", customer_id, &Arg::Int(template_id))
+            .await
     }
 }

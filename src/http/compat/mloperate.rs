@@ -191,10 +191,13 @@ async fn maillist_edit(c: Call<'_>) -> ApiResult {
     Ok(Success::message("修改联系人分类成功").into_response())
 }
 
-/// Whether a waiting, running or paused task uses the list (4.5, 4.12,
-/// H-10). Tasks arrive with the send issue; until then no list is in use.
-async fn list_in_use(_c: &Call<'_>, _list_id: i64) -> Result<bool, ApiError> {
-    Ok(false)
+/// Whether a task on hold, waiting, running or paused uses the list (4.5,
+/// 4.12, H-10).
+async fn list_in_use(c: &Call<'_>, list_id: i64) -> Result<bool, ApiError> {
+    Ok(c.app
+        .store
+        .held_by_task("list_id = $2", c.account_id, &crate::store::Arg::Int(list_id))
+        .await?)
 }
 
 async fn maillist_del(c: Call<'_>) -> ApiResult {

@@ -8,6 +8,7 @@ mod bs;
 mod mloperate;
 pub mod params;
 pub mod reply;
+mod task;
 mod template;
 pub mod xml;
 
@@ -50,6 +51,7 @@ enum Script {
     Mloperate,
     Template,
     Bs,
+    Task,
 }
 
 impl Script {
@@ -59,6 +61,7 @@ impl Script {
             "mloperate.php" => Some(Script::Mloperate),
             "template.php" => Some(Script::Template),
             "bs.php" => Some(Script::Bs),
+            "task.php" => Some(Script::Task),
             _ => None,
         }
     }
@@ -71,13 +74,14 @@ impl Script {
             Script::Mloperate => Some(mloperate::OPERATIONS),
             Script::Template => Some(template::OPERATIONS),
             Script::Bs => Some(bs::OPERATIONS),
+            Script::Task => Some(task::OPERATIONS),
         }
     }
 
     /// Which kind of account a request must authenticate as.
     fn role(self, op: Option<&str>, params: &Params) -> Role {
         match self {
-            Script::Account | Script::Mloperate | Script::Template => Role::Customer,
+            Script::Account | Script::Mloperate | Script::Template | Script::Task => Role::Customer,
             Script::Bs => bs::role(op, params),
         }
     }
@@ -190,6 +194,7 @@ async fn run(
         Script::Mloperate => mloperate::call(call).await,
         Script::Template => template::call(call).await,
         Script::Bs => bs::call(call).await,
+        Script::Task => task::call(call).await,
     }
 }
 

@@ -1,0 +1,542 @@
+//! Tasks, their credit reservations and their deliveries. A task's state is
+//! checked and changed in one transaction (D-18), together with the credits
+//! it takes or gives back (D-20, H-2), each change a ledger row.
+
+use sqlx::FromRow;
+
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
+use crate::domain::accounts::LedgerKind;
+use crate::domain::tasks::{SendStatus, SenderSelection};
+
+/// A task as stored, with the names of its template and list.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub id: i64,
+    pub customer_id: i64,
+    pub ident: String,
+    pub tpl_id: i64,
+    pub tpl_name: String,
+    pub list_id: i64,
+    pub list_name: String,
+    pub sender: SenderSelection,
+    pub sender_name: String,
+    pub replyto: String,
+    pub send_qty: i64,
+    pub send_qty_start: i64,
+    pub send_qty_remak: i64,
+    pub send_time: i64,
+    pub time_start: Option<i64>,
+    pub time_end: Option<i64>,
+    pub status: SendStatus,
+    pub track_status: i64,
+    pub subs_link: bool,
+    pub track_domain: String,
+    pub addr_type: i64,
+    pub reserved: i64,
+    pub recipients: i64,
+    pub sent_count: i64,
+    pub error_count: i64,
+    pub skipped_count: i64,
+}
+
+#[derive(FromRow)]
+struct TaskRow {
+    id: i64,
+    customer_id: i64,
+    ident: String,
+    tpl_id: i64,
+    tpl_name: Option<String>,
+    list_id: i64,
+    list_name: Option<String>,
+    acct_type: String,
+    acct_domain: String,
+    acct_address: String,
+    sender_name: String,
+    replyto: String,
+    send_qty: i64,
+    send_qty_start: i64,
+    send_qty_remak: i64,
+    send_time: i64,
+    time_start: Option<i64>,
+    time_end: Option<i64>,
+    send_status: i64,
+    track_status: i64,
+    subs_link: bool,
+    track_domain: String,
+    addr_type: i64,
+    reserved: i64,
+    recipients: i64,
+    sent_count: i64,
+    error_count: i64,
+    skipped_count: i64,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Task {
+        Task {
+            id: r.id,
+            customer_id: r.customer_id,
+            ident: r.ident,
+            tpl_id: r.tpl_id,
+            tpl_name: r.tpl_name.unwrap_or_default(),
+            list_id: r.list_id,
+            list_name: r.list_name.unwrap_or_default(),
+            sender: SenderSelection::from_stored(&r.acct_type, &r.acct_domain, &r.acct_address),
+            sender_name: r.sender_name,
+            replyto: r.replyto,
+            send_qty: r.send_qty,
+            send_qty_start: r.send_qty_start,
+            send_qty_remak: r.send_qty_remak,
+            send_time: r.send_time,
+            time_start: r.time_start,
+            time_end: r.time_end,
+            status: SendStatus::from_code(r.send_status).unwrap_or(SendStatus::Hold),
+            track_status: r.track_status,
+            subs_link: r.subs_link,
+            track_domain: r.track_domain,
+            addr_type: r.addr_type,
+            reserved: r.reserved,
+            recipients: r.recipients,
+            sent_count: r.sent_count,
+            error_count: r.error_count,
+            skipped_count: r.skipped_count,
+        }
+    }
+}
+
+macro_rules! select_task {
+    () => {
+        "SELECT t.id, t.customer_id, t.ident, t.tpl_id, tp.name AS tpl_name, t.list_id, l.subject AS list_name, \
+         t.acct_type, t.acct_domain, t.acct_address, t.sender_name, t.replyto, t.send_qty, t.send_qty_start, \
+         t.send_qty_remak, t.send_time, t.time_start, t.time_end, t.send_status, t.track_status, t.subs_link, \
+         t.track_domain, t.addr_type, t.reserved, t.recipients, t.sent_count, t.error_count, t.skipped_count \
+         FROM tasks t LEFT JOIN templates tp ON tp.id = t.tpl_id LEFT JOIN lists l ON l.id = t.list_id "
+    };
+}
+
+/// Which of a customer's tasks a listing shows (6.1, 2.1).
+#[derive(Clone, Debug, Default)]
+pub struct TaskFilter {
+    pub id: Option<i64>,
+    pub ident: Option<String>,
+    /// Send time within [from, to).
+    pub send_between: Option<(i64, i64)>,
+    pub statuses: Option<Vec<SendStatus>>,
+    /// (limit, offset)
+    pub page: Option<(i64, i64)>,
+}
+
+/// Why a task write was refused inside its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskRefusal {
+    NotFound,
+    State,
+    Quota,
+}
+
+impl From<TaskRefusal> for StoreError {
+    fn from(r: TaskRefusal) -> StoreError {
+        match r {
+            TaskRefusal::NotFound => StoreError::NotFound("task"),
+            TaskRefusal::State => StoreError::Other("state".into()),
+            TaskRefusal::Quota => StoreError::Other("quota".into()),
+        }
+    }
+}
+
+/// Takes (`delta` > 0) or gives back (`delta` < 0) credits of an all-type
+/// service for a task, with its ledger row; a take larger than what is
+/// available is refused. Runs on the caller's transaction.
+macro_rules! move_credits {
+    ($tx:expr, $customer:expr, $task:expr, $delta:expr, $now:expr, $reason:expr) => {{
+        let delta: i64 = $delta;
+        if delta != 0 {
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE services SET qty_available = qty_available - $1 \
+                 WHERE customer_id = $2 AND qty_available - $1 >= 0 RETURNING qty_available",
+            )
+            .bind(delta)
+            .bind($customer)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some(balance) = balance else {
+                return Err(TaskRefusal::Quota.into());
+            };
+            let kind = if delta > 0 {
+                LedgerKind::PreDeduct
+            } else {
+                LedgerKind::Refund
+            };
+            sqlx::query(
+                "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind($customer)
+            .bind($now)
+            .bind(kind.as_str())
+            .bind(-delta)
+            .bind(balance)
+            .bind($task)
+            .bind($reason)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+/// Writes every editable column of a task. Runs on the caller's transaction.
+macro_rules! write_task {
+    ($tx:expr, $t:expr, $now:expr) => {{
+        let t: &Task = $t;
+        sqlx::query(
+            "UPDATE tasks SET tpl_id = $1, list_id = $2, acct_type = $3, acct_domain = $4, acct_address = $5, \
+             sender_name = $6, replyto = $7, send_qty = $8, send_qty_start = $9, send_qty_remak = $10, \
+             send_time = $11, send_status = $12, track_status = $13, subs_link = $14, track_domain = $15, \
+             reserved = $16, updated_at = $17 WHERE id = $18",
+        )
+        .bind(t.tpl_id)
+        .bind(t.list_id)
+        .bind(t.sender.acct_type())
+        .bind(t.sender.domain())
+        .bind(t.sender.address())
+        .bind(&t.sender_name)
+        .bind(&t.replyto)
+        .bind(t.send_qty)
+        .bind(t.send_qty_start)
+        .bind(t.send_qty_remak)
+        .bind(t.send_time)
+        .bind(t.status.code())
+        .bind(t.track_status)
+        .bind(t.subs_link)
+        .bind(&t.track_domain)
+        .bind(t.reserved)
+        .bind($now)
+        .bind(t.id)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+impl Store {
+    /// Creates a task and takes its reservation (`task.reserved` credits);
+    /// `Other("quota")` when the service can't give them.
+    pub async fn create_task(&self, task: &Task, now: i64) -> StoreResult<i64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tasks (customer_id, ident, tpl_id, list_id, acct_type, acct_domain, acct_address, \
+                 sender_name, replyto, send_qty, send_qty_start, send_qty_remak, send_time, send_status, \
+                 track_status, subs_link, track_domain, addr_type, reserved, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
+                 RETURNING id",
+            )
+            .bind(task.customer_id)
+            .bind(&task.ident)
+            .bind(task.tpl_id)
+            .bind(task.list_id)
+            .bind(task.sender.acct_type())
+            .bind(task.sender.domain())
+            .bind(task.sender.address())
+            .bind(&task.sender_name)
+            .bind(&task.replyto)
+            .bind(task.send_qty)
+            .bind(task.send_qty_start)
+            .bind(task.send_qty_remak)
+            .bind(task.send_time)
+            .bind(task.status.code())
+            .bind(task.track_status)
+            .bind(task.subs_link)
+            .bind(&task.track_domain)
+            .bind(task.addr_type)
+            .bind(task.reserved)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            move_credits!(tx, task.customer_id, id, task.reserved, now, format!("task {} reserved", task.ident));
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// One of the customer's tasks (not deleted).
+    pub async fn task(&self, customer: i64, id: i64) -> StoreResult<Option<Task>> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(
+            select_task!(),
+            "WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL"
+        ))
+        .bind(customer)
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(Task::from))
+    }
+
+    /// A task by id whoever owns it (for the engine).
+    pub async fn task_by_id(&self, id: i64) -> StoreResult<Option<Task>> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(select_task!(), "WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(Task::from))
+    }
+
+    /// A customer's tasks, ascending id (6.1, 2.1).
+    pub async fn tasks(&self, customer: i64, f: &TaskFilter) -> StoreResult<Vec<Task>> {
+        let mut sql = String::from(select_task!());
+        sql.push_str("WHERE t.customer_id = $1 AND t.deleted_at IS NULL");
+        let mut args: Vec<Arg<'_>> = vec![Arg::Int(customer)];
+        let mut n = 2;
+        if let Some(id) = f.id {
+            sql.push_str(&format!(" AND t.id = ${n}"));
+            args.push(Arg::Int(id));
+            n += 1;
+        }
+        if let Some(ident) = &f.ident {
+            sql.push_str(&format!(" AND t.ident = ${n}"));
+            args.push(Arg::Text(ident));
+            n += 1;
+        }
+        if let Some((from, to)) = f.send_between {
+            sql.push_str(&format!(" AND t.send_time >= ${n} AND t.send_time < ${}", n + 1));
+            args.push(Arg::Int(from));
+            args.push(Arg::Int(to));
+            n += 2;
+        }
+        if let Some(statuses) = &f.statuses {
+            let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
+            sql.push_str(&format!(" AND t.send_status IN ({})", codes.join(",")));
+        }
+        sql.push_str(" ORDER BY t.id");
+        if let Some((limit, offset)) = f.page {
+            sql.push_str(&format!(" LIMIT ${n} OFFSET ${}", n + 1));
+            args.push(Arg::Int(limit));
+            args.push(Arg::Int(offset));
+        }
+        let rows = on_pool!(self, p => {
+            let mut q = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql.clone()));
+            for a in &args {
+                q = match a {
+                    Arg::Int(v) => q.bind(*v),
+                    Arg::Text(v) => q.bind(*v),
+                    _ => q,
+                };
+            }
+            q.fetch_all(p).await
+        })?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    /// Applies `change` to a task in one transaction: `change` sees the task
+    /// as it is now and returns it as it must become (or a refusal); the
+    /// difference in `reserved` is taken from or given back to the service.
+    pub async fn change_task<F>(&self, customer: i64, id: i64, now: i64, change: F) -> StoreResult<Task>
+    where
+        F: FnOnce(&Task) -> Result<Task, TaskRefusal> + Send,
+    {
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE OF t",
+        };
+        let sql = format!(
+            "{}WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL{lock}",
+            select_task!()
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let current: Task = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql))
+                .bind(customer)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(Task::from)
+                .ok_or(TaskRefusal::NotFound)?;
+            let next = change(&current)?;
+            write_task!(tx, &next, now);
+            move_credits!(tx, customer, id, next.reserved - current.reserved, now, format!("task {}", current.ident));
+            tx.commit().await?;
+            Ok(next)
+        })
+    }
+
+    /// Deletes a task (6.4): not while it is sending; gives back its
+    /// reservation and cancels what it had not sent.
+    pub async fn delete_task(&self, customer: i64, id: i64, now: i64) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(i64, i64, String)> = sqlx::query_as(
+                "SELECT send_status, reserved, ident FROM tasks WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL",
+            )
+            .bind(customer)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (status, reserved, ident) = row.ok_or(TaskRefusal::NotFound)?;
+            if status == SendStatus::Sending.code() {
+                return Err(TaskRefusal::State.into());
+            }
+            sqlx::query(
+                "UPDATE deliveries SET state = 'cancelled', finished_at = $1 \
+                 WHERE task_id = $2 AND state IN ('queued', 'deferred')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE tasks SET deleted_at = $1, reserved = 0, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            move_credits!(tx, customer, id, -reserved, now, format!("task {ident} deleted"));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Waiting tasks whose time has come, oldest first.
+    pub async fn due_tasks(&self, now: i64, limit: i64) -> StoreResult<Vec<(i64, i64)>> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT id, customer_id FROM tasks WHERE send_status = 1 AND send_time <= $1 AND deleted_at IS NULL \
+             ORDER BY send_time, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Starts a waiting task (D-20, H-2): snapshots its recipients (the
+    /// list's addresses now, in the `send_qty_start`/`send_qty` window,
+    /// minus suppressed ones), adjusts its reservation to them — taking more
+    /// if the list grew and credits allow, skipping the recipients it can't
+    /// pay for, giving back what it does not need — and marks it sending.
+    /// `all_type`: whether the service counts credits as one pool (else the
+    /// day allowance is taken per message). Returns the recipients queued,
+    /// or `None` if the task was no longer waiting.
+    pub async fn start_task(&self, id: i64, now: i64, all_type: bool) -> StoreResult<Option<i64>> {
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let pick = format!(
+            "SELECT customer_id, list_id, send_qty_start, send_qty, reserved, ident FROM tasks \
+             WHERE id = $1 AND send_status = 1 AND deleted_at IS NULL{lock}"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row: Option<(i64, i64, i64, i64, i64, String)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(pick)).bind(id).fetch_optional(&mut *tx).await?;
+            let Some((customer, list, start, send_qty, reserved, ident)) = row else { return Ok(None) };
+            // The window is taken on the list's positions now (H-2: the list may
+            // have grown); suppressed addresses in it are dropped.
+            let window = if send_qty > 0 { send_qty } else { i64::MAX };
+            let queued = sqlx::query(
+                "INSERT INTO deliveries (task_id, customer_id, address_id, address, fullname, var1, var2, var3, \
+                 var4, var5, var6, var7, var8, var9, var10, next_attempt) \
+                 SELECT $1, w.customer_id, w.id, w.address, w.fullname, w.var1, w.var2, w.var3, w.var4, w.var5, \
+                 w.var6, w.var7, w.var8, w.var9, w.var10, $2 FROM \
+                 (SELECT * FROM addresses a WHERE a.customer_id = $3 AND a.list_id = $4 ORDER BY a.id \
+                  LIMIT $5 OFFSET $6) w \
+                 WHERE NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.customer_id = w.customer_id \
+                 AND s.address_key = w.address_key) ORDER BY w.id",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(customer)
+            .bind(list)
+            .bind(window)
+            .bind((start - 1).max(0))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+            let mut skipped = 0i64;
+            let mut held = reserved;
+            if all_type {
+                if queued > reserved {
+                    let available: i64 =
+                        sqlx::query_scalar("SELECT qty_available FROM services WHERE customer_id = $1")
+                            .bind(customer)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    let more = (queued - reserved).min(available);
+                    move_credits!(tx, customer, id, more, now, format!("task {ident} started"));
+                    held = reserved + more;
+                    skipped = queued - held;
+                    if skipped > 0 {
+                        // The last recipients (highest address ids) can't be paid for.
+                        sqlx::query(
+                            "UPDATE deliveries SET state = 'skipped', finished_at = $1 WHERE id IN \
+                             (SELECT id FROM deliveries WHERE task_id = $2 ORDER BY address_id DESC LIMIT $3)",
+                        )
+                        .bind(now)
+                        .bind(id)
+                        .bind(skipped)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                } else if queued < reserved {
+                    move_credits!(tx, customer, id, queued - reserved, now, format!("task {ident} started"));
+                    held = queued;
+                }
+            }
+            let done = queued - skipped == 0;
+            sqlx::query(
+                "UPDATE tasks SET send_status = $1, time_start = $2, time_end = $3, recipients = $4, \
+                 skipped_count = $5, reserved = $6, updated_at = $2 WHERE id = $7",
+            )
+            .bind(if done { SendStatus::Done.code() } else { SendStatus::Sending.code() })
+            .bind(now)
+            .bind(done.then_some(now))
+            .bind(queued)
+            .bind(skipped)
+            .bind(if done { 0 } else { held })
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done {
+                move_credits!(tx, customer, id, -held, now, format!("task {ident} done"));
+            }
+            tx.commit().await?;
+            Ok(Some(queued))
+        })
+    }
+
+    /// Whether a task on hold, waiting, sending or paused matches `condition`
+    /// (on `$2`), for the customer (`-1`: any customer): the `in_use` rule
+    /// of 4.5, 4.12, 5.4, 7.3, 7.6.
+    pub(crate) async fn held_by_task(
+        &self,
+        condition: &'static str,
+        customer: i64,
+        value: &Arg<'_>,
+    ) -> StoreResult<bool> {
+        let sql = format!(
+            "SELECT id FROM tasks WHERE ($1 < 0 OR customer_id = $1) AND deleted_at IS NULL \
+             AND send_status IN (-2, -1, 1, 2) AND {condition} LIMIT 1"
+        );
+        let found: Option<i64> = on_pool!(self, p => {
+            let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(customer);
+            match value {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(*v),
+                _ => q,
+            }
+            .fetch_optional(p)
+            .await
+        })?;
+        Ok(found.is_some())
+    }
+
+    /// Tasks of a customer that hold a list, a template or a sender (`in_use`).
+    pub async fn tasks_holding(&self, customer: Option<i64>) -> StoreResult<Vec<Task>> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(
+            select_task!(),
+            "WHERE (CAST($1 AS BIGINT) IS NULL OR t.customer_id = $1) AND t.deleted_at IS NULL AND t.send_status IN (-2, -1, 1, 2)"
+        ))
+        .bind(customer)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+}
