@@ -4,6 +4,7 @@
 //! differ, the code branches on [`Store`] openly. Nothing of sqlx leaks upward.
 
 mod accounts;
+mod deliveries;
 mod files;
 mod lists;
 mod pages;
@@ -25,6 +26,7 @@ use sqlx::{Database, Transaction};
 use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
+pub use deliveries::{Claimed, Outcome};
 pub use files::{FileCursor, Files};
 pub use lists::{
     AddressChange, AddressFilter, ImportJob, ImportProgress, ImportState, ListChange, NewImport, Start,

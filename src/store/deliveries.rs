@@ -1,0 +1,215 @@
+//! Deliveries: claimed by workers in batches under a lease, and their
+//! outcomes recorded one by one as they land, with the task's counters, the
+//! day's counters, and the task's completion and refund (D-20, H-2).
+
+use sqlx::FromRow;
+
+use super::{Store, StoreResult, WritePool, on_pool};
+use crate::domain::accounts::LedgerKind;
+use crate::domain::tasks::SendStatus;
+
+/// A delivery a worker holds until `lease_until`.
+#[derive(Clone, Debug, FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub task_id: i64,
+    pub customer_id: i64,
+    pub address: String,
+    pub fullname: String,
+    pub var1: String,
+    pub var2: String,
+    pub var3: String,
+    pub var4: String,
+    pub var5: String,
+    pub var6: String,
+    pub var7: String,
+    pub var8: String,
+    pub var9: String,
+    pub var10: String,
+    /// This attempt's number, from 1.
+    pub attempts: i64,
+}
+
+impl Claimed {
+    pub fn vars(&self) -> [&str; 10] {
+        [
+            &self.var1, &self.var2, &self.var3, &self.var4, &self.var5, &self.var6, &self.var7, &self.var8,
+            &self.var9, &self.var10,
+        ]
+    }
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Accepted by the receiving server: charged.
+    Sent { sender: String, code: i64, text: String },
+    /// Try again at `retry_at`.
+    Deferred { sender: String, retry_at: i64, code: Option<i64>, status: String, text: String },
+    /// For good, with its failure class (1, 2, 3, 8, 9).
+    Failed { sender: String, class: i64, code: Option<i64>, status: String, text: String },
+}
+
+const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
+     var5, var6, var7, var8, var9, var10, attempts";
+
+impl Store {
+    /// Takes up to `limit` deliveries that are due (queued, deferred and
+    /// due, or leased by a worker whose lease ran out) of sending tasks, and
+    /// leases them until `lease_until`. PostgreSQL: several workers claim
+    /// side by side (`SKIP LOCKED`).
+    pub async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Claimed>> {
+        let pick = "SELECT d.id FROM deliveries d JOIN tasks t ON t.id = d.task_id \
+             WHERE ((d.state IN ('queued', 'deferred') AND d.next_attempt <= $1) \
+                 OR (d.state = 'sending' AND d.lease_until < $1)) \
+             AND t.send_status = 2 ORDER BY d.next_attempt, d.id LIMIT $3";
+        let sql = match self {
+            Store::Sqlite(_) => format!(
+                "UPDATE deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
+                 WHERE id IN ({pick}){CLAIM_RETURNING}"
+            ),
+            Store::Postgres(_) => format!(
+                "UPDATE deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
+                 WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED){CLAIM_RETURNING}"
+            ),
+        };
+        let rows = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let rows = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows)
+    }
+
+    /// Records an attempt's outcome, and with it the task's and the day's
+    /// counters; completes the task when this was its last open delivery,
+    /// giving back the credits it reserved and did not use.
+    pub async fn record_outcome(&self, claimed: &Claimed, outcome: &Outcome, now: i64, day: &str) -> StoreResult<()> {
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE",
+        };
+        let task_sql = format!(
+            "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident \
+             FROM tasks WHERE id = $1{lock}"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            // Only a delivery still leased can take an outcome: one recorded
+            // twice (a lease that ran out and was taken over) counts once.
+            let (state, class, code, status, text, sender, sent_at, finished, retry_at) = match outcome {
+                Outcome::Sent { sender, code, text } => {
+                    ("sent", None, Some(*code), "", text.as_str(), sender.as_str(), Some(now), Some(now), 0)
+                }
+                Outcome::Deferred { sender, retry_at, code, status, text } => {
+                    ("deferred", None, *code, status.as_str(), text.as_str(), sender.as_str(), None, None, *retry_at)
+                }
+                Outcome::Failed { sender, class, code, status, text } => {
+                    ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
+                }
+            };
+            let changed = sqlx::query(
+                "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
+                 smtp_text = $5, sender = $6, sent_at = $7, finished_at = $8, next_attempt = $9, lease_until = 0 \
+                 WHERE id = $10 AND state = 'sending'",
+            )
+            .bind(state)
+            .bind(class)
+            .bind(code)
+            .bind(status)
+            .bind(text)
+            .bind(sender)
+            .bind(sent_at)
+            .bind(finished)
+            .bind(retry_at)
+            .bind(claimed.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 || state == "deferred" {
+                tx.commit().await?;
+                return Ok(());
+            }
+            let (sent, failed) = if state == "sent" { (1i64, 0i64) } else { (0, 1) };
+            sqlx::query(
+                "UPDATE tasks SET sent_count = sent_count + $1, error_count = error_count + $2, \
+                 reserved = CASE WHEN reserved > 0 THEN reserved - $1 ELSE 0 END, updated_at = $3 WHERE id = $4",
+            )
+            .bind(sent)
+            .bind(failed)
+            .bind(now)
+            .bind(claimed.task_id)
+            .execute(&mut *tx)
+            .await?;
+            let column = match class {
+                Some(1) => "not_exist",
+                Some(2) => "over_quota",
+                Some(8) => "invalid_addr",
+                Some(9) => "format_error",
+                Some(_) => "user_reject",
+                None => "sent",
+            };
+            let upsert = format!(
+                "INSERT INTO daily_stats (customer_id, day, task_id, sent, failed, {column}) \
+                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (customer_id, day, task_id) DO UPDATE SET \
+                 sent = daily_stats.sent + $4, failed = daily_stats.failed + $5, {column} = daily_stats.{column} + 1"
+            );
+            let upsert = if column == "sent" {
+                "INSERT INTO daily_stats (customer_id, day, task_id, sent, failed) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (customer_id, day, task_id) DO UPDATE SET sent = daily_stats.sent + $4, \
+                 failed = daily_stats.failed + $5"
+                    .to_string()
+            } else {
+                upsert
+            };
+            sqlx::query(sqlx::AssertSqlSafe(upsert))
+                .bind(claimed.customer_id)
+                .bind(day)
+                .bind(claimed.task_id)
+                .bind(sent)
+                .bind(failed)
+                .execute(&mut *tx)
+                .await?;
+            let (recipients, sent_count, error_count, skipped, reserved, status, ident): (i64, i64, i64, i64, i64, i64, String) =
+                sqlx::query_as(sqlx::AssertSqlSafe(task_sql)).bind(claimed.task_id).fetch_one(&mut *tx).await?;
+            if status == SendStatus::Sending.code() && sent_count + error_count + skipped >= recipients {
+                sqlx::query("UPDATE tasks SET send_status = 3, time_end = $1, reserved = 0 WHERE id = $2")
+                    .bind(now)
+                    .bind(claimed.task_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if reserved > 0 {
+                    let balance: i64 = sqlx::query_scalar(
+                        "UPDATE services SET qty_available = qty_available + $1 WHERE customer_id = $2 \
+                         RETURNING qty_available",
+                    )
+                    .bind(reserved)
+                    .bind(claimed.customer_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(claimed.customer_id)
+                    .bind(now)
+                    .bind(LedgerKind::Refund.as_str())
+                    .bind(reserved)
+                    .bind(balance)
+                    .bind(claimed.task_id)
+                    .bind(format!("task {ident} done: unused reservation"))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
