@@ -1,0 +1,241 @@
+//! The delivery workers: claim due deliveries under a lease, build each
+//! message (`mail`), hand it to SMTP (`delivery`), and record its outcome at
+//! once — so that after a crash only a message that was inside SMTP DATA can
+//! go out twice (DESIGN.md invariant 1), and none is lost: an expired lease
+//! makes the delivery claimable again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::{Semaphore, watch};
+
+use crate::app::App;
+use crate::delivery::{Attempt, Credentials, Mailer, Route};
+use crate::domain::accounts::SendType;
+use crate::domain::email::EmailAddress;
+use crate::domain::failure::FailureClass;
+use crate::domain::senders::{domain_signer, mailbox_password};
+use crate::domain::tasks::sender_mailboxes;
+use crate::domain::templates::Recipient;
+use crate::mail::dkim::DomainSigner;
+use crate::mail::{AttachmentFile, PreparedTask, TaskMessage, Tracking, link_base};
+use crate::store::{Claimed, Mailbox, Outcome};
+
+/// Deliveries claimed at once.
+const BATCH: i64 = 256;
+/// Messages in flight at once per worker.
+const CONCURRENCY: usize = 32;
+/// Seconds a claim holds; a claim not recorded by then is taken over.
+const LEASE: i64 = 300;
+const IDLE: Duration = Duration::from_millis(500);
+
+/// What every message of one task shares, prepared once.
+struct TaskContext {
+    prepared: PreparedTask,
+    senders: Vec<Sender>,
+    next: AtomicUsize,
+}
+
+struct Sender {
+    mailbox: Mailbox,
+    signer: Arc<DomainSigner>,
+    route: Route,
+}
+
+impl TaskContext {
+    /// The mailboxes take turns (F.3 rotation).
+    fn sender(&self) -> &Sender {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.senders[i % self.senders.len()]
+    }
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
+    let mut contexts: HashMap<i64, Arc<TaskContext>> = HashMap::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match step(&app, &mailer, &mut contexts).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::error!(error = %e, "delivery worker"),
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = app.engine_wakeup.notified() => {}
+            _ = tokio::time::sleep(IDLE) => {}
+        }
+    }
+}
+
+/// Claims one batch and sends it; returns how many deliveries it handled.
+pub async fn step(app: &App, mailer: &Arc<Mailer>, contexts: &mut HashMap<i64, Arc<TaskContext>>) -> anyhow::Result<usize> {
+    let now = app.clock.now();
+    let claimed = app.store.claim_deliveries(now, now + LEASE, BATCH).await?;
+    if claimed.is_empty() {
+        contexts.clear();
+        return Ok(0);
+    }
+    let n = claimed.len();
+    let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut running = Vec::with_capacity(n);
+    for d in claimed {
+        let ctx = match contexts.get(&d.task_id) {
+            Some(c) => c.clone(),
+            None => match prepare(app, d.task_id).await {
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    contexts.insert(d.task_id, c.clone());
+                    c
+                }
+                Err(e) => {
+                    // A task that can't be prepared fails its recipients with a reason, not silently.
+                    tracing::error!(task = d.task_id, error = %e, "task cannot be sent");
+                    let outcome = Outcome::Failed {
+                        sender: String::new(),
+                        class: FailureClass::UserReject.code(),
+                        code: None,
+                        status: String::new(),
+                        text: format!("not sent: {e}"),
+                    };
+                    app.store.record_outcome(&d, &outcome, app.clock.now(), &today(app)).await?;
+                    continue;
+                }
+            },
+        };
+        let permit = gate.clone().acquire_owned().await?;
+        let (app, mailer) = (app.clone(), mailer.clone());
+        running.push(tokio::spawn(async move {
+            let outcome = deliver(&app, &mailer, &ctx, &d).await;
+            let result = app.store.record_outcome(&d, &outcome, app.clock.now(), &today(&app)).await;
+            drop(permit);
+            result
+        }));
+    }
+    for r in running {
+        r.await??;
+    }
+    Ok(n)
+}
+
+fn today(app: &App) -> String {
+    crate::clock::format_date(app.clock.today())
+}
+
+/// Builds and sends one message; what became of it.
+async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> Outcome {
+    let sender = ctx.sender();
+    let from = sender.mailbox.address.clone();
+    let Some(to) = EmailAddress::parse(&d.address) else {
+        return failed(&from, FailureClass::FormatError, "the address is malformed");
+    };
+    let recipient = Recipient { email: &d.address, fullname: &d.fullname, vars: d.vars(), unsubscribe_url: "" };
+    let now = jiff::Timestamp::now().to_zoned_datetime(app.config.timezone.clone());
+    let message = match ctx.prepared.build(&from, &sender.signer, &recipient, d.id, &now) {
+        Ok(m) => m,
+        Err(e) => return failed(&from, FailureClass::UserReject, &format!("not built: {e}")),
+    };
+    let mail_from = ctx.prepared.envelope_sender(d.id);
+    let attempt = mailer.send(&sender.route, &mail_from, to.ascii(), &message).await;
+    let code = attempt.reply().map(|r| i64::from(r.code));
+    let status = attempt.status().map(|s| s.to_string()).unwrap_or_default();
+    match attempt {
+        Attempt::Sent { .. } => Outcome::Sent { sender: from, code: code.unwrap_or(250), text: attempt.describe() },
+        Attempt::Failed { class, .. } => {
+            Outcome::Failed { sender: from, class: class.code(), code, status, text: attempt.describe() }
+        }
+        Attempt::Deferred { class_if_last, .. } => {
+            let delays = &app.config.retry_delays;
+            match delays.get((d.attempts - 1).max(0) as usize) {
+                Some(wait) => Outcome::Deferred {
+                    sender: from,
+                    retry_at: app.clock.now() + wait.as_secs() as i64,
+                    code,
+                    status,
+                    text: attempt.describe(),
+                },
+                // H-4: after the last retry the last reply decides the class.
+                None => Outcome::Failed { sender: from, class: class_if_last.code(), code, status, text: attempt.describe() },
+            }
+        }
+    }
+}
+
+fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
+    Outcome::Failed { sender: sender.to_string(), class: class.code(), code: None, status: String::new(), text: text.to_string() }
+}
+
+/// Everything a task's messages share: the template compiled and its
+/// attachments encoded once, its senders with their DKIM signers and routes.
+async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
+    let store = &app.store;
+    let task = store.task_by_id(task_id).await?.ok_or_else(|| anyhow!("task {task_id} vanished"))?;
+    let customer = task.customer_id;
+    let template = store.template(customer, task.tpl_id).await?.ok_or_else(|| anyhow!("its template is gone"))?;
+    let stored = store.attachments(customer, task.tpl_id).await?;
+    let mut contents = Vec::with_capacity(stored.len());
+    for a in &stored {
+        contents.push(app.files.read(customer, a.file_id).await?);
+    }
+    let files: Vec<AttachmentFile<'_>> = stored
+        .iter()
+        .zip(&contents)
+        .map(|(a, c)| AttachmentFile { file_name: &a.file_name, content_type: &a.content_type, content: c })
+        .collect();
+    let track_domain = Some(task.track_domain.as_str()).filter(|d| !d.is_empty());
+    let base = link_base(&app.config.public_url, track_domain);
+    let message = TaskMessage {
+        subject: &template.subject,
+        html: &template.content,
+        text: &template.text_content,
+        encoding: template.encoding,
+        attachments: &files,
+        sender_name: &task.sender_name,
+        reply_to: Some(task.replyto.as_str()).filter(|r| !r.is_empty()),
+        unsubscribe_link: task.subs_link,
+        tracking: Tracking::from_status(task.track_status).unwrap_or(Tracking::Off),
+        link_base: &base,
+        helo_name: &app.config.helo_name,
+        bounce_domain: &app.config.bounce_domain,
+    };
+    let prepared = PreparedTask::new(&message, &app.link_secret).context("preparing the message")?;
+    let mailboxes = sender_mailboxes(store, customer, &task.sender).await?;
+    if mailboxes.is_empty() {
+        return Err(anyhow!("its sender selection has no mailbox left"));
+    }
+    let send_type = store.service(customer).await?.send_type;
+    let mut signers: HashMap<i64, Arc<DomainSigner>> = HashMap::new();
+    let mut senders = Vec::with_capacity(mailboxes.len());
+    let domains = store.domains(None).await?;
+    for mailbox in mailboxes {
+        let domain = domains
+            .iter()
+            .find(|d| d.id == mailbox.domain_id)
+            .ok_or_else(|| anyhow!("the domain of {} is gone", mailbox.address))?;
+        let signer = match signers.get(&domain.id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(domain_signer(store, &app.secret_box, domain).await?);
+                signers.insert(domain.id, s.clone());
+                s
+            }
+        };
+        let route = match (send_type, &domain.relay) {
+            (SendType::Remote, Some((host, port, tls))) => {
+                let password = mailbox_password(store, &app.secret_box, &mailbox).await?;
+                Route::remote(host, *port, *tls, Some(Credentials::new(&mailbox.address, password.expose())))
+            }
+            _ => match &app.config.smtp_relay {
+                Some(relay) => Route::relay(relay),
+                None => Route::Mx,
+            },
+        };
+        senders.push(Sender { mailbox, signer, route });
+    }
+    Ok(TaskContext { prepared, senders, next: AtomicUsize::new(0) })
+}
