@@ -98,7 +98,7 @@ pub async fn step(app: &App, mailer: &Arc<Mailer>, contexts: &mut HashMap<i64, A
                     tracing::error!(task = d.task_id, error = %e, "task cannot be sent");
                     let outcome = Outcome::Failed {
                         sender: String::new(),
-                        class: FailureClass::UserReject.code(),
+                        class: i64::from(FailureClass::UserReject.code()),
                         code: None,
                         status: String::new(),
                         text: format!("not sent: {e}"),
@@ -147,7 +147,7 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
     match attempt {
         Attempt::Sent { .. } => Outcome::Sent { sender: from, code: code.unwrap_or(250), text: attempt.describe() },
         Attempt::Failed { class, .. } => {
-            Outcome::Failed { sender: from, class: class.code(), code, status, text: attempt.describe() }
+            Outcome::Failed { sender: from, class: i64::from(class.code()), code, status, text: attempt.describe() }
         }
         Attempt::Deferred { class_if_last, .. } => {
             let delays = &app.config.retry_delays;
@@ -160,14 +160,14 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
                     text: attempt.describe(),
                 },
                 // H-4: after the last retry the last reply decides the class.
-                None => Outcome::Failed { sender: from, class: class_if_last.code(), code, status, text: attempt.describe() },
+                None => Outcome::Failed { sender: from, class: i64::from(class_if_last.code()), code, status, text: attempt.describe() },
             }
         }
     }
 }
 
 fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
-    Outcome::Failed { sender: sender.to_string(), class: class.code(), code: None, status: String::new(), text: text.to_string() }
+    Outcome::Failed { sender: sender.to_string(), class: i64::from(class.code()), code: None, status: String::new(), text: text.to_string() }
 }
 
 /// Everything a task's messages share: the template compiled and its
