@@ -33,8 +33,16 @@ pub struct Claimed {
 impl Claimed {
     pub fn vars(&self) -> [&str; 10] {
         [
-            &self.var1, &self.var2, &self.var3, &self.var4, &self.var5, &self.var6, &self.var7, &self.var8,
-            &self.var9, &self.var10,
+            &self.var1,
+            &self.var2,
+            &self.var3,
+            &self.var4,
+            &self.var5,
+            &self.var6,
+            &self.var7,
+            &self.var8,
+            &self.var9,
+            &self.var10,
         ]
     }
 }
@@ -45,9 +53,21 @@ pub enum Outcome {
     /// Accepted by the receiving server: charged.
     Sent { sender: String, code: i64, text: String },
     /// Try again at `retry_at`.
-    Deferred { sender: String, retry_at: i64, code: Option<i64>, status: String, text: String },
+    Deferred {
+        sender: String,
+        retry_at: i64,
+        code: Option<i64>,
+        status: String,
+        text: String,
+    },
     /// For good, with its failure class (1, 2, 3, 8, 9).
-    Failed { sender: String, class: i64, code: Option<i64>, status: String, text: String },
+    Failed {
+        sender: String,
+        class: i64,
+        code: Option<i64>,
+        status: String,
+        text: String,
+    },
 }
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
@@ -58,7 +78,12 @@ impl Store {
     /// due, or leased by a worker whose lease ran out) of sending tasks, and
     /// leases them until `lease_until`. PostgreSQL: several workers claim
     /// side by side (`SKIP LOCKED`).
-    pub async fn claim_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<Claimed>> {
+    pub async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Claimed>> {
         let pick = "SELECT d.id FROM deliveries d JOIN tasks t ON t.id = d.task_id \
              WHERE ((d.state IN ('queued', 'deferred') AND d.next_attempt <= $1) \
                  OR (d.state = 'sending' AND d.lease_until < $1)) \
@@ -90,7 +115,13 @@ impl Store {
     /// Records an attempt's outcome, and with it the task's and the day's
     /// counters; completes the task when this was its last open delivery,
     /// giving back the credits it reserved and did not use.
-    pub async fn record_outcome(&self, claimed: &Claimed, outcome: &Outcome, now: i64, day: &str) -> StoreResult<()> {
+    pub async fn record_outcome(
+        &self,
+        claimed: &Claimed,
+        outcome: &Outcome,
+        now: i64,
+        day: &str,
+    ) -> StoreResult<()> {
         let lock = match self {
             Store::Sqlite(_) => "",
             Store::Postgres(_) => " FOR UPDATE",

@@ -109,6 +109,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     running: Option<Running>,
     _pg: Option<PgDatabase>,
+    /// Settings a test changes, applied on every (re)start.
+    tweak: Box<dyn Fn(&mut Settings) + Send + Sync>,
 }
 
 /// An HTTP answer, read whole.
@@ -207,6 +209,14 @@ pub fn md5_hex(s: &str) -> String {
 impl TestApp {
     /// Starts qunfa on `backend`; `None` only when PostgreSQL is off on purpose.
     pub async fn start(backend: Backend) -> Option<TestApp> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with some settings changed.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> Option<TestApp> {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -231,6 +241,7 @@ impl TestApp {
                 .unwrap(),
             running: None,
             _pg: pg,
+            tweak: Box::new(tweak),
         };
         app.restart().await;
         Some(app)
@@ -238,13 +249,15 @@ impl TestApp {
 
     /// The settings this app runs with (listening on a free port).
     pub fn settings(&self) -> Settings {
-        Settings {
+        let mut s = Settings {
             data_dir: Some(self.data_dir.path().display().to_string()),
             database_url: Some(self.database_url.clone()),
             listen: Some("127.0.0.1:0".into()),
             timezone: Some(TIMEZONE.into()),
             ..Settings::default()
-        }
+        };
+        (self.tweak)(&mut s);
+        s
     }
 
     /// Stops the server if it runs and starts it again on the same data.
