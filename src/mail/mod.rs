@@ -1,4 +1,7 @@
-//! Building one message: rendering, MIME, link rewriting and DKIM. No I/O.
-//! For now: DKIM keys (made when a domain is added) and signatures.
+//! Building one message: rendering, MIME, link rewriting, signed tokens and
+//! DKIM. No I/O.
 
 pub mod dkim;
+pub mod tokens;
+
+pub use tokens::{Claim, LinkSigner};
