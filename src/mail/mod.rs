@@ -2,6 +2,8 @@
 //! DKIM. No I/O.
 
 pub mod dkim;
+pub mod links;
 pub mod tokens;
 
+pub use links::link_base;
 pub use tokens::{Claim, LinkSigner};
