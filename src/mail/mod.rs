@@ -3,6 +3,7 @@
 
 pub mod dkim;
 pub mod links;
+pub mod mime;
 pub mod tokens;
 
 pub use links::link_base;
