@@ -26,7 +26,6 @@ use minijinja::Value;
 use minijinja::value::Object;
 
 use crate::domain::email::EmailAddress;
-use crate::domain::senders::DomainName;
 use crate::domain::templates::{CompiledTemplate, Encoding, Part, Recipient, TemplateError};
 use crate::mail::dkim::{DkimError, DomainSigner};
 use crate::mail::links::{CLICK_URLS, rewrite_hrefs};
@@ -192,6 +191,15 @@ impl std::fmt::Debug for PreparedTask {
     }
 }
 
+/// A host name (the settings checked it; a machine's name may be one label).
+fn host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Characters a link base may hold: enough for any host, port and path,
 /// and none that HTML or a header would need escaped.
 fn plain_url(s: &str) -> bool {
@@ -209,7 +217,7 @@ impl PreparedTask {
             return Err(PrepareError::LinkBase(task.link_base.to_string()));
         }
         for name in [task.helo_name, task.bounce_domain] {
-            if DomainName::parse(name).is_none() && !name.eq_ignore_ascii_case("localhost") {
+            if !host_name(name) {
                 return Err(PrepareError::Domain(name.to_string()));
             }
         }
