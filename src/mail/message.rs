@@ -519,6 +519,13 @@ mod tests {
     }
 
     #[test]
+    fn prepared_tasks_and_signers_are_shared_by_the_workers() {
+        fn shared<T: Send + Sync>() {}
+        shared::<PreparedTask>();
+        shared::<DomainSigner>();
+    }
+
+    #[test]
     fn tracking_levels() {
         assert_eq!(Tracking::from_status(2), Some(Tracking::OpensAndClicks));
         assert_eq!(Tracking::from_status(3), None);
