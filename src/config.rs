@@ -34,6 +34,9 @@ pub struct Settings {
     /// Name used in EHLO and Message-IDs.
     #[arg(long, env = "QUNFA_HELO_NAME", global = true, value_name = "NAME")]
     pub helo_name: Option<String>,
+    /// Domain of the per-delivery (VERP) bounce addresses; default: the HELO name.
+    #[arg(long, env = "QUNFA_BOUNCE_DOMAIN", global = true, value_name = "DOMAIN")]
+    pub bounce_domain: Option<String>,
     /// Where attachments and import files are kept.
     #[arg(long, env = "QUNFA_FILES_DIR", global = true, value_name = "DIR")]
     pub files_dir: Option<String>,
@@ -92,6 +95,8 @@ pub struct Config {
     pub smtp_relay: Option<Relay>,
     pub retry_delays: Vec<Duration>,
     pub helo_name: String,
+    /// Envelope senders are `bounce+TOKEN@` this domain (lower case).
+    pub bounce_domain: String,
     /// `None`: keep files in the database (PostgreSQL without a files dir).
     pub files_dir: Option<PathBuf>,
     pub import_max: u64,
@@ -189,6 +194,18 @@ impl Settings {
             None => system_host_name(),
         };
 
+        // Bounces come back to this name: it needs an MX (or A) pointing at
+        // the bounce listener, and two labels at least like any mail domain.
+        let bounce_domain = match given(&self.bounce_domain) {
+            Some(d) => {
+                if !is_host_name(d) || !d.contains('.') {
+                    return Err(bad("QUNFA_BOUNCE_DOMAIN", format!("'{d}' is not a domain name")));
+                }
+                d.to_ascii_lowercase()
+            }
+            None => helo_name.to_ascii_lowercase(),
+        };
+
         let files_dir = match (given(&self.files_dir), &database) {
             (Some(d), _) => Some(PathBuf::from(d)),
             (None, DatabaseUrl::Sqlite(_)) => Some(data_dir.join("files")),
@@ -257,6 +274,7 @@ impl Settings {
             smtp_relay,
             retry_delays,
             helo_name,
+            bounce_domain,
             files_dir,
             import_max,
             errurl_hosts,
@@ -382,6 +400,12 @@ mod tests {
         assert_eq!(c.retry_delays.len(), 6);
         assert_eq!(c.retry_delays[3], Duration::from_secs(3600));
         assert_eq!(c.import_max, 512 << 20);
+        assert_eq!(c.bounce_domain, c.helo_name.to_ascii_lowercase());
+        let named = settings(|s| {
+            s.helo_name = Some("mx1.qunfa.example".into());
+            s.bounce_domain = Some("Bounce.Qunfa.Example".into());
+        });
+        assert_eq!(named.validate().unwrap().bounce_domain, "bounce.qunfa.example");
         assert_eq!(
             c.database,
             DatabaseUrl::Sqlite(PathBuf::from("./qunfa-data/qunfa.db"))
@@ -411,6 +435,14 @@ mod tests {
             (
                 settings(|s| s.helo_name = Some("bad name".into())),
                 "QUNFA_HELO_NAME",
+            ),
+            (
+                settings(|s| s.bounce_domain = Some("bounce_host".into())),
+                "QUNFA_BOUNCE_DOMAIN",
+            ),
+            (
+                settings(|s| s.bounce_domain = Some("localhost".into())),
+                "QUNFA_BOUNCE_DOMAIN",
             ),
             (
                 settings(|s| s.import_max = Some("lots".into())),

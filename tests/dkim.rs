@@ -8,36 +8,6 @@ mod common;
 use common::*;
 use qunfa::domain::senders::{DomainName, domain_signer};
 
-/// The Python with dkimpy: `QUNFA_TEST_PYTHON` (scripts/test.sh sets it to
-/// the virtualenv it prepares) or `python3`.
-fn python() -> String {
-    std::env::var("QUNFA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// Runs dkimpy over `message` with `records`; one verdict per signature.
-async fn dkimpy_verdicts(dir: &std::path::Path, message: &[u8], records: &[(String, String)]) -> String {
-    let msg = dir.join("message.eml");
-    let table = dir.join("records.tsv");
-    std::fs::write(&msg, message).unwrap();
-    let lines: String = records.iter().map(|(n, v)| format!("{n}\t{v}\n")).collect();
-    std::fs::write(&table, lines).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/dkim_verify.py");
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(&msg)
-        .arg(&table)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python()));
-    assert!(
-        out.status.success(),
-        "dkimpy failed ({}); scripts/test.sh installs it, or: pip install dkimpy pynacl\n{}",
-        python(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// `SEL._domainkey.D. IN TXT "a" "b"` → (`SEL._domainkey.D`, `ab`), checking
 /// the zone-file form INTERFACE.md gives.
 fn parse_zone_line(line: &str) -> (String, String) {

@@ -129,14 +129,21 @@ pub struct Recipient<'a> {
 
 impl Recipient<'_> {
     fn context(&self) -> Value {
-        let mut pairs: Vec<(&str, Value)> = vec![
+        self.context_with(std::iter::empty())
+    }
+
+    /// The values, then `extra` (which win over a value of the same name).
+    fn context_with(&self, extra: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+        let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(PLACEHOLDERS.len() + 2);
+        pairs.extend([
             ("email", Value::from(self.email)),
             ("fullname", Value::from(self.fullname)),
             ("unsubscribe_url", Value::from(self.unsubscribe_url)),
-        ];
+        ]);
         for (name, value) in PLACEHOLDERS[2..12].iter().zip(self.vars) {
             pairs.push((name, Value::from(value)));
         }
+        pairs.extend(extra);
         Value::from_pairs(pairs)
     }
 }
@@ -194,9 +201,22 @@ fn environment() -> Environment<'static> {
 impl CompiledTemplate {
     /// Compiles and checks the three parts (an empty text part is "none").
     pub fn compile(subject: &str, html: &str, text: &str) -> Result<CompiledTemplate, TemplateError> {
+        Self::compile_with_internal(subject, html, text, &[])
+    }
+
+    /// Like [`Self::compile`], for a template the platform has rewritten
+    /// (`mail::links`): the `internal` names are allowed besides the
+    /// placeholders. They are never allowed in what users upload, so the
+    /// values given for them by [`Self::render_with`] can be trusted.
+    pub fn compile_with_internal(
+        subject: &str,
+        html: &str,
+        text: &str,
+        internal: &[&str],
+    ) -> Result<CompiledTemplate, TemplateError> {
         let mut env = environment();
         for (part, source) in [(Part::Subject, subject), (Part::Html, html), (Part::Text, text)] {
-            add_checked(&mut env, part, source)?;
+            add_checked(&mut env, part, source, internal)?;
         }
         let compiled = CompiledTemplate {
             env,
@@ -207,7 +227,18 @@ impl CompiledTemplate {
     }
 
     pub fn render(&self, r: &Recipient<'_>) -> Result<Rendered, TemplateError> {
-        let ctx = r.context();
+        self.render_with(r, std::iter::empty())
+    }
+
+    /// Renders with the platform's own values besides the recipient's:
+    /// the internal names of [`Self::compile_with_internal`], or a
+    /// placeholder's value in another form (a link marked safe).
+    pub fn render_with(
+        &self,
+        r: &Recipient<'_>,
+        extra: impl IntoIterator<Item = (&'static str, Value)>,
+    ) -> Result<Rendered, TemplateError> {
+        let ctx = r.context_with(extra);
         let render = |part: Part| -> Result<String, TemplateError> {
             self.env
                 .get_template(template_name(part))
@@ -229,20 +260,33 @@ impl CompiledTemplate {
             },
         })
     }
+
+    /// Whether `part` names the placeholder `name` anywhere (a branch not
+    /// taken counts too).
+    pub fn uses(&self, part: Part, name: &str) -> bool {
+        self.env
+            .get_template(template_name(part))
+            .is_ok_and(|t| t.undeclared_variables(false).contains(name))
+    }
 }
 
 /// Checks one part on its own (an edit changes only some): it parses, uses
 /// only known placeholders, and renders.
 pub fn check_part(part: Part, source: &str) -> Result<(), TemplateError> {
     let mut env = environment();
-    add_checked(&mut env, part, source)?;
+    add_checked(&mut env, part, source, &[])?;
     env.get_template(template_name(part))
         .and_then(|t| t.render(SAMPLE.context()))
         .map(|_| ())
         .map_err(|e| from_minijinja(part, &e))
 }
 
-fn add_checked(env: &mut Environment<'static>, part: Part, source: &str) -> Result<(), TemplateError> {
+fn add_checked(
+    env: &mut Environment<'static>,
+    part: Part,
+    source: &str,
+    internal: &[&str],
+) -> Result<(), TemplateError> {
     if matches!(part, Part::Html | Part::Text) && source.len() > CONTENT_MAX {
         return Err(TemplateError {
             part,
@@ -258,7 +302,9 @@ fn add_checked(env: &mut Environment<'static>, part: Part, source: &str) -> Resu
     let mut unknown: Vec<String> = template
         .undeclared_variables(false)
         .into_iter()
-        .filter(|v| !PLACEHOLDERS.contains(&v.as_str()) && !globals.contains(v))
+        .filter(|v| {
+            !PLACEHOLDERS.contains(&v.as_str()) && !internal.contains(&v.as_str()) && !globals.contains(v)
+        })
         .collect();
     unknown.sort();
     if let Some(first) = unknown.first() {

@@ -6,13 +6,16 @@
 use std::fmt;
 
 use base64::Engine;
-use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
-use mail_auth::common::headers::HeaderWriter;
+use mail_auth::common::crypto::{
+    Algorithm, CryptoError, Ed25519Key, HashContext, HashImpl, HashOutput, Sha256, SigningKey,
+};
+use mail_auth::common::headers::{HeaderWriter, Writable, Writer};
 use mail_auth::dkim::generate::DkimKeyPair;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::EncodePublicKey;
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
 
 /// The key types of a domain, in the order their signatures are added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,9 +144,108 @@ pub const SIGNED_HEADERS: &[&str] = &[
     "List-Unsubscribe-Post",
 ];
 
+/// An RSA key signing with ring. mail-auth's own RSA key (rust-crypto
+/// backend, the `rsa` crate) takes about 2 ms a signature here, ring about a
+/// fifth of that; and the RSA signature is most of the cost of a message.
+/// (mail-auth's `ring` feature would also switch its DNS resolver to
+/// rustls with platform verification: more to build, nothing we need.)
+struct RingRsaKey {
+    pair: RsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl RingRsaKey {
+    /// From the PKCS#1 DER the domain's key is kept in.
+    fn from_pkcs1_der(der: &[u8]) -> Result<RingRsaKey, DkimError> {
+        Ok(RingRsaKey {
+            pair: RsaKeyPair::from_der(der).map_err(err)?,
+            rng: SystemRandom::new(),
+        })
+    }
+}
+
+impl SigningKey for RingRsaKey {
+    type Hasher = Sha256;
+
+    fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
+        // The canonical headers and the signature header: a few hundred bytes.
+        let mut signed = Vec::with_capacity(1024);
+        input.write(&mut signed);
+        let mut signature = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, &signed, &mut signature)
+            .map_err(|e| mail_auth::Error::Crypto(CryptoError::Library(e.to_string())))?;
+        Ok(signature)
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RsaSha256
+    }
+}
+
+/// A key whose body hash is fed in blocks. mail-auth canonicalizes the
+/// body into the hash a byte at a time, one `update` call each: for a
+/// 30 KB message that was a fifth of the time of building it (perf).
+struct BlockHashed<K>(K);
+
+impl<K: SigningKey> SigningKey for BlockHashed<K> {
+    type Hasher = K::Hasher;
+
+    fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
+        self.0.sign(input)
+    }
+
+    fn hash(&self, data: impl Writable) -> HashOutput {
+        let mut blocks = Blocks {
+            hash: <K::Hasher as HashImpl>::hasher(),
+            block: [0; BLOCK],
+            len: 0,
+        };
+        data.write(&mut blocks);
+        blocks.flush();
+        blocks.hash.complete()
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.0.algorithm()
+    }
+}
+
+const BLOCK: usize = 4096;
+
+/// Collects small writes into blocks for the hash behind it.
+struct Blocks<C> {
+    hash: C,
+    block: [u8; BLOCK],
+    len: usize,
+}
+
+impl<C: Writer> Blocks<C> {
+    fn flush(&mut self) {
+        if self.len > 0 {
+            self.hash.write(&self.block[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl<C: Writer> Writer for Blocks<C> {
+    fn write(&mut self, data: &[u8]) {
+        if self.len + data.len() > BLOCK {
+            self.flush();
+        }
+        if data.len() >= BLOCK {
+            self.hash.write(data);
+        } else {
+            self.block[self.len..self.len + data.len()].copy_from_slice(data);
+            self.len += data.len();
+        }
+    }
+}
+
 enum Signer {
-    Rsa(DkimSigner<RsaKey<Sha256>, Done>),
-    Ed25519(DkimSigner<Ed25519Key, Done>),
+    Rsa(DkimSigner<BlockHashed<RingRsaKey>, Done>),
+    Ed25519(DkimSigner<BlockHashed<Ed25519Key>, Done>),
 }
 
 /// Signs messages of one domain with all its keys. Build it once (parsing an
@@ -158,24 +260,23 @@ impl DomainSigner {
         for k in keys {
             let headers = headers.iter().map(|h| h.to_string());
             let signer = match k.algorithm {
-                DkimAlgorithm::Rsa => {
-                    let der = PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(k.private_der.as_slice()));
-                    Signer::Rsa(
-                        DkimSigner::from_key(RsaKey::<Sha256>::from_key_der(der).map_err(err)?)
-                            .domain(domain)
-                            .selector(&k.selector)
-                            .headers(headers)
-                            .header_canonicalization(Canonicalization::Relaxed)
-                            .body_canonicalization(Canonicalization::Relaxed),
-                    )
-                }
-                DkimAlgorithm::Ed25519 => Signer::Ed25519(
-                    DkimSigner::from_key(Ed25519Key::from_pkcs8_der(&k.private_der).map_err(err)?)
+                DkimAlgorithm::Rsa => Signer::Rsa(
+                    DkimSigner::from_key(BlockHashed(RingRsaKey::from_pkcs1_der(&k.private_der)?))
                         .domain(domain)
                         .selector(&k.selector)
                         .headers(headers)
                         .header_canonicalization(Canonicalization::Relaxed)
                         .body_canonicalization(Canonicalization::Relaxed),
+                ),
+                DkimAlgorithm::Ed25519 => Signer::Ed25519(
+                    DkimSigner::from_key(BlockHashed(
+                        Ed25519Key::from_pkcs8_der(&k.private_der).map_err(err)?,
+                    ))
+                    .domain(domain)
+                    .selector(&k.selector)
+                    .headers(headers)
+                    .header_canonicalization(Canonicalization::Relaxed)
+                    .body_canonicalization(Canonicalization::Relaxed),
                 ),
             };
             signers.push(signer);
