@@ -34,6 +34,9 @@ pub struct Settings {
     /// Name used in EHLO and Message-IDs.
     #[arg(long, env = "QUNFA_HELO_NAME", global = true, value_name = "NAME")]
     pub helo_name: Option<String>,
+    /// Connections and messages per second per recipient domain, e.g. `qq.com=5/20,*=10/0`.
+    #[arg(long, env = "QUNFA_DOMAIN_LIMITS", global = true, value_name = "LIST")]
+    pub domain_limits: Option<String>,
     /// Where attachments and import files are kept.
     #[arg(long, env = "QUNFA_FILES_DIR", global = true, value_name = "DIR")]
     pub files_dir: Option<String>,
@@ -82,6 +85,17 @@ impl fmt::Debug for Relay {
     }
 }
 
+/// A per-destination limit from `QUNFA_DOMAIN_LIMITS` (`*` is every domain
+/// without a limit of its own).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainLimit {
+    pub domain: String,
+    /// Messages in flight (connections in use) at once.
+    pub connections: u32,
+    /// Messages started per second; 0 means no limit.
+    pub per_second: f64,
+}
+
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -92,6 +106,7 @@ pub struct Config {
     pub smtp_relay: Option<Relay>,
     pub retry_delays: Vec<Duration>,
     pub helo_name: String,
+    pub domain_limits: Vec<DomainLimit>,
     /// `None`: keep files in the database (PostgreSQL without a files dir).
     pub files_dir: Option<PathBuf>,
     pub import_max: u64,
@@ -189,6 +204,23 @@ impl Settings {
             None => system_host_name(),
         };
 
+        let domain_limits = match given(&self.domain_limits) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    parse_domain_limit(s).ok_or_else(|| {
+                        bad(
+                            "QUNFA_DOMAIN_LIMITS",
+                            format!("'{s}' is not DOMAIN=CONNECTIONS/PER_SECOND like qq.com=5/20"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
         let files_dir = match (given(&self.files_dir), &database) {
             (Some(d), _) => Some(PathBuf::from(d)),
             (None, DatabaseUrl::Sqlite(_)) => Some(data_dir.join("files")),
@@ -257,6 +289,7 @@ impl Settings {
             smtp_relay,
             retry_delays,
             helo_name,
+            domain_limits,
             files_dir,
             import_max,
             errurl_hosts,
@@ -289,6 +322,28 @@ fn parse_relay(s: &str) -> Result<Relay, ConfigError> {
         host: host.to_string(),
         port,
         credentials,
+    })
+}
+
+/// `qq.com=5/20` (5 connections, 20 messages a second), `corp.example=2`
+/// (no rate limit), `*=10/0.5` (every other domain).
+fn parse_domain_limit(s: &str) -> Option<DomainLimit> {
+    let (domain, value) = s.split_once('=')?;
+    let domain = domain.trim().to_ascii_lowercase();
+    if domain != "*" && !(domain.contains('.') && is_host_name(&domain)) {
+        return None;
+    }
+    let (connections, rate) = value.split_once('/').unwrap_or((value, "0"));
+    let connections: u32 = connections.trim().parse().ok().filter(|n| *n > 0)?;
+    let per_second: f64 = rate
+        .trim()
+        .parse()
+        .ok()
+        .filter(|r: &f64| r.is_finite() && *r >= 0.0)?;
+    Some(DomainLimit {
+        domain,
+        connections,
+        per_second,
     })
 }
 
@@ -413,6 +468,10 @@ mod tests {
                 "QUNFA_HELO_NAME",
             ),
             (
+                settings(|s| s.domain_limits = Some("qq.com=0/5".into())),
+                "QUNFA_DOMAIN_LIMITS",
+            ),
+            (
                 settings(|s| s.import_max = Some("lots".into())),
                 "QUNFA_IMPORT_MAX",
             ),
@@ -444,6 +503,32 @@ mod tests {
         assert_eq!(r.credentials, Some(("user".into(), "p@ss".into())));
         assert_eq!(format!("{r:?}"), "***@smtp.example.com:587");
         assert_eq!(parse_relay("127.0.0.1:2525").unwrap().port, 2525);
+    }
+
+    #[test]
+    fn domain_limits() {
+        let c = settings(|s| s.domain_limits = Some("QQ.com=5/20, corp.example=2,*=10/0.5".into()))
+            .validate()
+            .unwrap();
+        let shown: Vec<(&str, u32, f64)> = c
+            .domain_limits
+            .iter()
+            .map(|l| (l.domain.as_str(), l.connections, l.per_second))
+            .collect();
+        assert_eq!(
+            shown,
+            [("qq.com", 5, 20.0), ("corp.example", 2, 0.0), ("*", 10, 0.5)]
+        );
+        for bad in [
+            "qq.com",
+            "qq.com=x/1",
+            "qq.com=5/-1",
+            "qq.com=5/NaN",
+            "nodot=5/1",
+            "=5/1",
+        ] {
+            assert_eq!(parse_domain_limit(bad), None, "{bad}");
+        }
     }
 
     #[test]
