@@ -248,7 +248,7 @@ impl Attempt {
         let reason = reply.one_line();
         match reply.code {
             200..=299 => Attempt::Sent { reply },
-            400..=499 | 500..=599 => {
+            400..=599 => {
                 let enhanced = reply.enhanced.map(|s| s.to_string());
                 let verdict = classify_reply(reply.code, enhanced.as_deref(), &reply.text);
                 if reply.is_transient() {
