@@ -66,8 +66,13 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (mailer, route, message, next, outcomes) =
-                (mailer.clone(), route.clone(), message.clone(), next.clone(), outcomes.clone());
+            let (mailer, route, message, next, outcomes) = (
+                mailer.clone(),
+                route.clone(),
+                message.clone(),
+                next.clone(),
+                outcomes.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);

@@ -177,10 +177,20 @@ async fn each_reply_has_its_outcome_and_a_refusal_keeps_the_connection() {
     let gone = send("gone@x.test").await;
     assert_eq!(failed(&gone), FailureClass::NotExist);
     assert_eq!(gone.status().map(|s| s.to_string()).as_deref(), Some("5.1.1"));
-    assert!(gone.describe().contains("User unknown"), "{}", gone.describe());
+    assert!(
+        gone.describe().starts_with("RCPT TO: 550 5.1.1 <gone@x.test>"),
+        "{}",
+        gone.describe()
+    );
     assert_sent(&send("ok@x.test").await);
     assert_eq!(failed(&send("full@x.test").await), FailureClass::OverQuota);
-    assert_eq!(failed(&send("spam@x.test").await), FailureClass::UserReject);
+    let spam = send("spam@x.test").await;
+    assert_eq!(failed(&spam), FailureClass::UserReject);
+    assert!(
+        spam.describe().starts_with("end of data: 554 5.7.1"),
+        "{}",
+        spam.describe()
+    );
     assert_eq!(failed(&send("policy@x.test").await), FailureClass::UserReject);
     assert_eq!(deferred(&send("later@x.test").await), FailureClass::UserReject);
     assert_sent(&send("later@x.test").await);

@@ -243,9 +243,9 @@ impl Attempt {
         }
     }
 
-    /// The outcome a server's answer means.
-    fn from_reply(reply: Reply) -> Attempt {
-        let reason = reply.one_line();
+    /// The outcome a server's answer at `stage` means.
+    fn from_reply(reply: Reply, stage: &str) -> Attempt {
+        let reason = format!("{stage}: {}", reply.one_line());
         match reply.code {
             200..=299 => Attempt::Sent { reply },
             400..=599 => {
@@ -268,7 +268,7 @@ impl Attempt {
             // A 1xx or 3xx where a verdict belongs: a broken server.
             _ => Attempt::Deferred {
                 reply: Some(reply),
-                reason: format!("unexpected reply {reason}"),
+                reason: format!("unexpected reply at {reason}"),
                 class_if_last: FailureClass::UserReject,
             },
         }
@@ -286,7 +286,7 @@ impl Attempt {
     fn from_setup(e: SetupError) -> Attempt {
         match e {
             SetupError::Network(reason) => Attempt::no_answer(reason),
-            SetupError::Refused(reply) => Attempt::from_reply(reply),
+            SetupError::Refused(reply) => Attempt::from_reply(reply, "session"),
             // Our side's configuration (TLS policy, password) is wrong or the
             // server's is: nothing the recipient did. Defer, so the operator
             // can fix it before the retries run out.
@@ -515,7 +515,7 @@ impl Mailer {
             }
         }
         match outcome {
-            Outcome::Answered(reply) => Attempt::from_reply(reply),
+            Outcome::Answered { reply, stage } => Attempt::from_reply(reply, stage),
             Outcome::Lost { reason, .. } => Attempt::no_answer(format!("{peer}: {reason}")),
         }
     }
@@ -555,7 +555,7 @@ mod tests {
     #[test]
     fn replies_become_outcomes() {
         assert!(matches!(
-            Attempt::from_reply(reply(250, "2.0.0 Ok")),
+            Attempt::from_reply(reply(250, "2.0.0 Ok"), "end of data"),
             Attempt::Sent { .. }
         ));
         let cases = [
@@ -565,8 +565,13 @@ mod tests {
             (550, "5.1.2 Bad destination system", FailureClass::InvalidAddr),
         ];
         for (code, text, class) in cases {
-            match Attempt::from_reply(reply(code, text)) {
-                Attempt::Failed { class: c, reply, .. } => {
+            match Attempt::from_reply(reply(code, text), "RCPT TO") {
+                Attempt::Failed {
+                    class: c,
+                    reply,
+                    reason,
+                } => {
+                    assert_eq!(reason, format!("RCPT TO: {code} {text}"));
                     assert_eq!(c, class, "{code} {text}");
                     assert_eq!(
                         reply.and_then(|r| r.enhanced).map(|s| s.to_string()),
@@ -576,7 +581,7 @@ mod tests {
                 other => panic!("{code} {text}: {other:?}"),
             }
         }
-        let deferred = |code, text| match Attempt::from_reply(reply(code, text)) {
+        let deferred = |code, text| match Attempt::from_reply(reply(code, text), "RCPT TO") {
             Attempt::Deferred { class_if_last, .. } => class_if_last,
             other => panic!("{other:?}"),
         };

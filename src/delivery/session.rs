@@ -98,9 +98,9 @@ pub struct Envelope<'a> {
 /// What became of one transaction.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The server answered the message (2xx) or refused it (the reply says
-    /// where: MAIL, RCPT, DATA or the end of the data).
-    Answered(Reply),
+    /// The server accepted the message (2xx at the end of the data) or
+    /// refused it at `stage`: `MAIL FROM`, `RCPT TO`, `DATA` or `end of data`.
+    Answered { reply: Reply, stage: &'static str },
     /// The connection broke. `untouched`: before the server answered anything
     /// of this transaction, as when a pooled connection was closed by the
     /// server meanwhile; the message can go on a fresh connection.
@@ -312,8 +312,8 @@ impl Connection {
         match &outcome {
             Outcome::Lost { .. } => self.broken = true,
             // 421: the server is closing the connection (RFC 5321 3.8).
-            Outcome::Answered(r) if r.code == 421 => self.broken = true,
-            Outcome::Answered(_) => self.idle_since = Instant::now(),
+            Outcome::Answered { reply, .. } if reply.code == 421 => self.broken = true,
+            Outcome::Answered { .. } => self.idle_since = Instant::now(),
         }
         outcome
     }
@@ -361,19 +361,26 @@ impl Connection {
             }
         }
         let data = replies.pop().expect("three replies");
-        let refusal = replies.into_iter().find(|r| !r.is_positive());
+        let refusal = replies
+            .into_iter()
+            .zip(["MAIL FROM", "RCPT TO"])
+            .find(|(r, _)| !r.is_positive())
+            .map(|(reply, stage)| Outcome::Answered { reply, stage });
         match (refusal, data.code) {
             (None, 354) => self.body(e.message, t).await,
             (None, _) if data.is_positive() => lost("DATA", format!("not a DATA reply: {data}"), false),
-            (None, _) => Outcome::Answered(data),
+            (None, _) => Outcome::Answered {
+                reply: data,
+                stage: "DATA",
+            },
             (Some(refused), 354) => {
                 // A server that opened DATA with no recipient: end it empty.
                 match command(&mut self.io, ".\r\n", t.command).await {
-                    Ok(_) => Outcome::Answered(refused),
+                    Ok(_) => refused,
                     Err(err) => lost("ending an empty DATA", err, false),
                 }
             }
-            (Some(refused), _) => Outcome::Answered(refused),
+            (Some(refused), _) => refused,
         }
     }
 
@@ -407,7 +414,7 @@ impl Connection {
                     };
                 }
                 Ok(r) if r.is_positive() => {}
-                Ok(r) => return Outcome::Answered(r),
+                Ok(reply) => return Outcome::Answered { reply, stage },
                 Err(e) => {
                     return Outcome::Lost {
                         reason: format!("{stage}: {e}"),
@@ -430,7 +437,10 @@ impl Connection {
             };
         }
         match read(&mut self.io, t.data).await {
-            Ok(r) => Outcome::Answered(r),
+            Ok(reply) => Outcome::Answered {
+                reply,
+                stage: "end of data",
+            },
             Err(e) => Outcome::Lost {
                 reason: format!("after the message: {e}"),
                 untouched: false,
