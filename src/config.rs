@@ -37,6 +37,9 @@ pub struct Settings {
     /// Domain of the per-delivery (VERP) bounce addresses; default: the HELO name.
     #[arg(long, env = "QUNFA_BOUNCE_DOMAIN", global = true, value_name = "DOMAIN")]
     pub bounce_domain: Option<String>,
+    /// Connections and messages per second per recipient domain, e.g. `qq.com=5/20,*=10/0`.
+    #[arg(long, env = "QUNFA_DOMAIN_LIMITS", global = true, value_name = "LIST")]
+    pub domain_limits: Option<String>,
     /// Where attachments and import files are kept.
     #[arg(long, env = "QUNFA_FILES_DIR", global = true, value_name = "DIR")]
     pub files_dir: Option<String>,
@@ -85,6 +88,17 @@ impl fmt::Debug for Relay {
     }
 }
 
+/// A per-destination limit from `QUNFA_DOMAIN_LIMITS` (`*` is every domain
+/// without a limit of its own).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainLimit {
+    pub domain: String,
+    /// Messages in flight (connections in use) at once.
+    pub connections: u32,
+    /// Messages started per second; 0 means no limit.
+    pub per_second: f64,
+}
+
 /// Validated settings.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -97,6 +111,7 @@ pub struct Config {
     pub helo_name: String,
     /// Envelope senders are `bounce+TOKEN@` this domain (lower case).
     pub bounce_domain: String,
+    pub domain_limits: Vec<DomainLimit>,
     /// `None`: keep files in the database (PostgreSQL without a files dir).
     pub files_dir: Option<PathBuf>,
     pub import_max: u64,
@@ -206,6 +221,23 @@ impl Settings {
             None => helo_name.to_ascii_lowercase(),
         };
 
+        let domain_limits = match given(&self.domain_limits) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    parse_domain_limit(s).ok_or_else(|| {
+                        bad(
+                            "QUNFA_DOMAIN_LIMITS",
+                            format!("'{s}' is not DOMAIN=CONNECTIONS/PER_SECOND like qq.com=5/20"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
         let files_dir = match (given(&self.files_dir), &database) {
             (Some(d), _) => Some(PathBuf::from(d)),
             (None, DatabaseUrl::Sqlite(_)) => Some(data_dir.join("files")),
@@ -275,6 +307,7 @@ impl Settings {
             retry_delays,
             helo_name,
             bounce_domain,
+            domain_limits,
             files_dir,
             import_max,
             errurl_hosts,
@@ -307,6 +340,28 @@ fn parse_relay(s: &str) -> Result<Relay, ConfigError> {
         host: host.to_string(),
         port,
         credentials,
+    })
+}
+
+/// `qq.com=5/20` (5 connections, 20 messages a second), `corp.example=2`
+/// (no rate limit), `*=10/0.5` (every other domain).
+fn parse_domain_limit(s: &str) -> Option<DomainLimit> {
+    let (domain, value) = s.split_once('=')?;
+    let domain = domain.trim().to_ascii_lowercase();
+    if domain != "*" && !(domain.contains('.') && is_host_name(&domain)) {
+        return None;
+    }
+    let (connections, rate) = value.split_once('/').unwrap_or((value, "0"));
+    let connections: u32 = connections.trim().parse().ok().filter(|n| *n > 0)?;
+    let per_second: f64 = rate
+        .trim()
+        .parse()
+        .ok()
+        .filter(|r: &f64| r.is_finite() && *r >= 0.0)?;
+    Some(DomainLimit {
+        domain,
+        connections,
+        per_second,
     })
 }
 
@@ -445,6 +500,10 @@ mod tests {
                 "QUNFA_BOUNCE_DOMAIN",
             ),
             (
+                settings(|s| s.domain_limits = Some("qq.com=0/5".into())),
+                "QUNFA_DOMAIN_LIMITS",
+            ),
+            (
                 settings(|s| s.import_max = Some("lots".into())),
                 "QUNFA_IMPORT_MAX",
             ),
@@ -476,6 +535,32 @@ mod tests {
         assert_eq!(r.credentials, Some(("user".into(), "p@ss".into())));
         assert_eq!(format!("{r:?}"), "***@smtp.example.com:587");
         assert_eq!(parse_relay("127.0.0.1:2525").unwrap().port, 2525);
+    }
+
+    #[test]
+    fn domain_limits() {
+        let c = settings(|s| s.domain_limits = Some("QQ.com=5/20, corp.example=2,*=10/0.5".into()))
+            .validate()
+            .unwrap();
+        let shown: Vec<(&str, u32, f64)> = c
+            .domain_limits
+            .iter()
+            .map(|l| (l.domain.as_str(), l.connections, l.per_second))
+            .collect();
+        assert_eq!(
+            shown,
+            [("qq.com", 5, 20.0), ("corp.example", 2, 0.0), ("*", 10, 0.5)]
+        );
+        for bad in [
+            "qq.com",
+            "qq.com=x/1",
+            "qq.com=5/-1",
+            "qq.com=5/NaN",
+            "nodot=5/1",
+            "=5/1",
+        ] {
+            assert_eq!(parse_domain_limit(bad), None, "{bad}");
+        }
     }
 
     #[test]

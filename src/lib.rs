@@ -6,6 +6,7 @@ pub mod bounce;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod http;

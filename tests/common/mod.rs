@@ -1,11 +1,14 @@
 //! The test harness: the real server on port 0 with a temp data dir, on
 //! SQLite or on a fresh, uniquely named PostgreSQL database (dropped after);
-//! the real `qunfa` binary for admin commands; a plain HTTP client.
+//! the real `qunfa` binary for admin commands; a plain HTTP client; an SMTP
+//! server that answers as scripted and keeps what it receives (`smtp`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+pub mod smtp;
 
 use qunfa::Running;
 use qunfa::config::Settings;
