@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -36,7 +35,6 @@ const IDLE: Duration = Duration::from_millis(500);
 struct TaskContext {
     prepared: PreparedTask,
     senders: Vec<Sender>,
-    next: AtomicUsize,
 }
 
 struct Sender {
@@ -46,10 +44,10 @@ struct Sender {
 }
 
 impl TaskContext {
-    /// The mailboxes take turns (F.3 rotation).
-    fn sender(&self) -> &Sender {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.senders[i % self.senders.len()]
+    /// The mailboxes take turns (F.3 rotation), by delivery: the same on
+    /// every worker and on a retry, whatever order messages go out in.
+    fn sender(&self, delivery: i64) -> &Sender {
+        &self.senders[delivery.rem_euclid(self.senders.len() as i64) as usize]
     }
 }
 
@@ -74,7 +72,11 @@ pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>)
 }
 
 /// Claims one batch and sends it; returns how many deliveries it handled.
-pub async fn step(app: &App, mailer: &Arc<Mailer>, contexts: &mut HashMap<i64, Arc<TaskContext>>) -> anyhow::Result<usize> {
+async fn step(
+    app: &App,
+    mailer: &Arc<Mailer>,
+    contexts: &mut HashMap<i64, Arc<TaskContext>>,
+) -> anyhow::Result<usize> {
     let now = app.clock.now();
     let claimed = app.store.claim_deliveries(now, now + LEASE, BATCH).await?;
     if claimed.is_empty() {
@@ -103,7 +105,9 @@ pub async fn step(app: &App, mailer: &Arc<Mailer>, contexts: &mut HashMap<i64, A
                         status: String::new(),
                         text: format!("not sent: {e}"),
                     };
-                    app.store.record_outcome(&d, &outcome, app.clock.now(), &today(app)).await?;
+                    app.store
+                        .record_outcome(&d, &outcome, app.clock.now(), &today(app))
+                        .await?;
                     continue;
                 }
             },
@@ -112,7 +116,10 @@ pub async fn step(app: &App, mailer: &Arc<Mailer>, contexts: &mut HashMap<i64, A
         let (app, mailer) = (app.clone(), mailer.clone());
         running.push(tokio::spawn(async move {
             let outcome = deliver(&app, &mailer, &ctx, &d).await;
-            let result = app.store.record_outcome(&d, &outcome, app.clock.now(), &today(&app)).await;
+            let result = app
+                .store
+                .record_outcome(&d, &outcome, app.clock.now(), &today(&app))
+                .await;
             drop(permit);
             result
         }));
@@ -129,12 +136,17 @@ fn today(app: &App) -> String {
 
 /// Builds and sends one message; what became of it.
 async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> Outcome {
-    let sender = ctx.sender();
+    let sender = ctx.sender(d.id);
     let from = sender.mailbox.address.clone();
     let Some(to) = EmailAddress::parse(&d.address) else {
         return failed(&from, FailureClass::FormatError, "the address is malformed");
     };
-    let recipient = Recipient { email: &d.address, fullname: &d.fullname, vars: d.vars(), unsubscribe_url: "" };
+    let recipient = Recipient {
+        email: &d.address,
+        fullname: &d.fullname,
+        vars: d.vars(),
+        unsubscribe_url: "",
+    };
     let now = jiff::Timestamp::now().to_zoned_datetime(app.config.timezone.clone());
     let message = match ctx.prepared.build(&from, &sender.signer, &recipient, d.id, &now) {
         Ok(m) => m,
@@ -145,10 +157,18 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
     let code = attempt.reply().map(|r| i64::from(r.code));
     let status = attempt.status().map(|s| s.to_string()).unwrap_or_default();
     match attempt {
-        Attempt::Sent { .. } => Outcome::Sent { sender: from, code: code.unwrap_or(250), text: attempt.describe() },
-        Attempt::Failed { class, .. } => {
-            Outcome::Failed { sender: from, class: i64::from(class.code()), code, status, text: attempt.describe() }
-        }
+        Attempt::Sent { .. } => Outcome::Sent {
+            sender: from,
+            code: code.unwrap_or(250),
+            text: attempt.describe(),
+        },
+        Attempt::Failed { class, .. } => Outcome::Failed {
+            sender: from,
+            class: i64::from(class.code()),
+            code,
+            status,
+            text: attempt.describe(),
+        },
         Attempt::Deferred { class_if_last, .. } => {
             let delays = &app.config.retry_delays;
             match delays.get((d.attempts - 1).max(0) as usize) {
@@ -160,24 +180,42 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
                     text: attempt.describe(),
                 },
                 // H-4: after the last retry the last reply decides the class.
-                None => Outcome::Failed { sender: from, class: i64::from(class_if_last.code()), code, status, text: attempt.describe() },
+                None => Outcome::Failed {
+                    sender: from,
+                    class: i64::from(class_if_last.code()),
+                    code,
+                    status,
+                    text: attempt.describe(),
+                },
             }
         }
     }
 }
 
 fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
-    Outcome::Failed { sender: sender.to_string(), class: i64::from(class.code()), code: None, status: String::new(), text: text.to_string() }
+    Outcome::Failed {
+        sender: sender.to_string(),
+        class: i64::from(class.code()),
+        code: None,
+        status: String::new(),
+        text: text.to_string(),
+    }
 }
 
 /// Everything a task's messages share: the template compiled and its
 /// attachments encoded once, its senders with their DKIM signers and routes.
 async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
     let store = &app.store;
-    let task = store.task_by_id(task_id).await?.ok_or_else(|| anyhow!("task {task_id} vanished"))?;
+    let task = store
+        .task_by_id(task_id)
+        .await?
+        .ok_or_else(|| anyhow!("task {task_id} vanished"))?;
     let customer = task.customer_id;
-    let template = store.template(customer, task.tpl_id).await?.ok_or_else(|| anyhow!("its template is gone"))?;
-    let stored = store.attachments(customer, task.tpl_id).await?;
+    let template = store
+        .template(customer, task.tpl_id)
+        .await?
+        .ok_or_else(|| anyhow!("its template is gone"))?;
+    let stored = store.attachments(customer, Some(task.tpl_id)).await?;
     let mut contents = Vec::with_capacity(stored.len());
     for a in &stored {
         contents.push(app.files.read(customer, a.file_id).await?);
@@ -185,7 +223,11 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
     let files: Vec<AttachmentFile<'_>> = stored
         .iter()
         .zip(&contents)
-        .map(|(a, c)| AttachmentFile { file_name: &a.file_name, content_type: &a.content_type, content: c })
+        .map(|(a, c)| AttachmentFile {
+            file_name: &a.file_name,
+            content_type: &a.content_type,
+            content: c,
+        })
         .collect();
     let track_domain = Some(task.track_domain.as_str()).filter(|d| !d.is_empty());
     let base = link_base(&app.config.public_url, track_domain);
@@ -228,14 +270,23 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
         let route = match (send_type, &domain.relay) {
             (SendType::Remote, Some((host, port, tls))) => {
                 let password = mailbox_password(store, &app.secret_box, &mailbox).await?;
-                Route::remote(host, *port, *tls, Some(Credentials::new(&mailbox.address, password.expose())))
+                Route::remote(
+                    host,
+                    *port,
+                    *tls,
+                    Some(Credentials::new(&mailbox.address, password.expose())),
+                )
             }
             _ => match &app.config.smtp_relay {
                 Some(relay) => Route::relay(relay),
                 None => Route::Mx,
             },
         };
-        senders.push(Sender { mailbox, signer, route });
+        senders.push(Sender {
+            mailbox,
+            signer,
+            route,
+        });
     }
-    Ok(TaskContext { prepared, senders, next: AtomicUsize::new(0) })
+    Ok(TaskContext { prepared, senders })
 }

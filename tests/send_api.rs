@@ -1,0 +1,222 @@
+//! A campaign end to end: add-task with status=2 through the vendor API, the
+//! scheduler and the delivery workers, a real SMTP server on loopback that
+//! accepts, refuses and defers as scripted; then what a customer checks:
+//! every good recipient got exactly one personalised message, rotated over
+//! the mailboxes, with the headers of INTERFACE.md; failures carry their
+//! class; credits charged equal messages accepted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::smtp::{Act, ServerOptions, SmtpServer};
+use common::*;
+use mail_parser::MessageParser;
+
+const TASK: &str = "task.php";
+const ML: &str = "mloperate.php";
+
+async fn a_campaign_is_delivered_once_each_with_classes_and_credits(backend: Backend) {
+    let sink = SmtpServer::start(ServerOptions::default()).await;
+    sink.script(
+        "gone@dest.cn",
+        [Act::Refuse(
+            "550 5.1.1 <gone@dest.cn>: Recipient address rejected: User unknown",
+        )],
+    );
+    sink.script("full@dest.cn", [Act::Refuse("552 5.2.2 Mailbox full")]);
+    sink.script(
+        "spam@dest.cn",
+        [Act::RefuseData("554 5.7.1 Message rejected as spam")],
+    );
+    sink.script(
+        "busy@dest.cn",
+        [Act::Refuse("451 4.3.0 Try again later"), Act::Accept],
+    );
+    let relay = format!("127.0.0.1:{}", sink.port());
+    let Some(app) = TestApp::start_with(backend, move |s| {
+        s.smtp_relay = Some(relay.clone());
+        s.retry_delays = Some("1s,1s".into());
+        s.helo_name = Some("mta.qunfa.test".into());
+    })
+    .await
+    else {
+        return;
+    };
+    app.customer("acme", "pw", 100).await;
+    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
+        .await;
+    assert_eq!(
+        app.api(
+            "bs.php",
+            "boss",
+            "bosspw",
+            "do=domain-add&customer_id=1&domain=acme.cn"
+        )
+        .await
+        .code(),
+        "success"
+    );
+    for m in ["a@acme.cn", "b@acme.cn"] {
+        assert_eq!(
+            app.api(
+                "bs.php",
+                "acme",
+                "pw",
+                &format!("do=mailbox-add&mailbox={m}&pwd=x")
+            )
+            .await
+            .code(),
+            "success"
+        );
+    }
+    let t = app
+        .api_post(
+            "template.php",
+            "acme",
+            "pw",
+            "do=add-tpl",
+            &[
+                ("name", "promo"),
+                ("subject", "{{ fullname }}，您好"),
+                ("content", "<p>Dear {{ fullname }}, code {{ var1 }}</p><a href=\"https://shop.example/a?x=1&amp;y=2\">shop</a>"),
+                ("text_content", "Dear {{ fullname }}, code {{ var1 }}"),
+            ],
+        )
+        .await;
+    assert_eq!(t.code(), "success", "{}", t.text());
+    app.api_post(
+        ML,
+        "acme",
+        "pw",
+        "do=maillist-add",
+        &[("subject", "L"), ("status", "enabled")],
+    )
+    .await;
+    let people = ["ok1", "ok2", "ok3", "gone", "full", "spam", "busy"];
+    let lines: Vec<String> = people
+        .iter()
+        .map(|p| format!("{p}@dest.cn;Name {p};code-{p}"))
+        .collect();
+    app.api_post(
+        ML,
+        "acme",
+        "pw",
+        "do=ml-addr-add&list_id=1",
+        &[("ml_addr", &lines.join("\n"))],
+    )
+    .await;
+
+    let add = app
+        .api(
+            TASK,
+            "acme",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_domain=acme.cn&send_account=all&send_fullname=Acme%20Shop&status=2&track_status=2&subs_link=1",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+    let id = add.element("id").unwrap();
+
+    let mut done = None;
+    for _ in 0..600 {
+        let t = app
+            .api(TASK, "acme", "pw", &format!("do=task-list&id={id}"))
+            .await;
+        if t.element("send_status").as_deref() == Some("3") {
+            done = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = done.expect("the task completes within a minute");
+    assert_eq!(t.element("send_count").as_deref(), Some("4"), "{}", t.text());
+    assert_eq!(t.element("error_count").as_deref(), Some("3"));
+    assert_ne!(t.element("time_end").as_deref(), Some("0000-00-00 00:00:00"));
+
+    // Every good recipient exactly once; busy after its retry.
+    let got = sink.received();
+    let mut rcpts: Vec<String> = got.iter().flat_map(|r| r.rcpt_to.clone()).collect();
+    rcpts.sort();
+    assert_eq!(
+        rcpts,
+        vec!["busy@dest.cn", "ok1@dest.cn", "ok2@dest.cn", "ok3@dest.cn"]
+    );
+    let mut froms = std::collections::HashSet::new();
+    for r in &got {
+        assert!(
+            r.mail_from.starts_with("bounce+") && r.mail_from.ends_with("@mta.qunfa.test"),
+            "VERP: {}",
+            r.mail_from
+        );
+        let msg = MessageParser::default()
+            .parse(&r.data)
+            .expect("a parseable message");
+        let who = r.rcpt_to[0].split('@').next().unwrap().to_string();
+        assert_eq!(msg.subject(), Some(format!("Name {who}，您好").as_str()));
+        let from = msg.from().unwrap().first().unwrap();
+        assert_eq!(from.name(), Some("Acme Shop"));
+        froms.insert(from.address().unwrap().to_string());
+        let html = msg.body_html(0).unwrap();
+        assert!(
+            html.contains(&format!("Dear Name {who}, code code-{who}")),
+            "{html}"
+        );
+        assert!(
+            !html.contains("https://shop.example/a"),
+            "links are rewritten for click tracking: {html}"
+        );
+        let text = msg.body_text(0).unwrap();
+        assert!(text.contains(&format!("code code-{who}")), "{text}");
+        let raw = String::from_utf8_lossy(&r.data);
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
+        assert!(raw.contains("DKIM-Signature:"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <") && raw.contains("@mta.qunfa.test>"),
+            "{raw}"
+        );
+    }
+    assert_eq!(froms.len(), 2, "the two mailboxes take turns: {froms:?}");
+
+    // Failures carry their class; credits charged equal messages accepted.
+    let store = &app.app().store;
+    let classes: Vec<(String, Option<i64>)> = match &store {
+        qunfa::store::Store::Sqlite(p) => {
+            sqlx::query_as("SELECT address, failure_class FROM deliveries ORDER BY address")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        qunfa::store::Store::Postgres(p) => {
+            sqlx::query_as("SELECT address, failure_class FROM deliveries ORDER BY address")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    let class_of = |a: &str| classes.iter().find(|(x, _)| x == a).and_then(|(_, c)| *c);
+    assert_eq!(class_of("gone@dest.cn"), Some(1));
+    assert_eq!(class_of("full@dest.cn"), Some(2));
+    assert_eq!(class_of("spam@dest.cn"), Some(3));
+    assert_eq!(class_of("busy@dest.cn"), None);
+    let service = app.api("account.php", "acme", "pw", "do=service-info").await;
+    assert_eq!(
+        service.element("qty_available").as_deref(),
+        Some("96"),
+        "100 − 4 accepted"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_on_sqlite() {
+    a_campaign_is_delivered_once_each_with_classes_and_credits(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_on_postgres() {
+    a_campaign_is_delivered_once_each_with_classes_and_credits(Backend::Postgres).await;
+}
