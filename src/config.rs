@@ -40,6 +40,9 @@ pub struct Settings {
     /// Connections and messages per second per recipient domain, e.g. `qq.com=5/20,*=10/0`.
     #[arg(long, env = "QUNFA_DOMAIN_LIMITS", global = true, value_name = "LIST")]
     pub domain_limits: Option<String>,
+    /// How long a worker holds the deliveries it claimed before another may take them over.
+    #[arg(long, env = "QUNFA_DELIVERY_LEASE", global = true, value_name = "DURATION")]
+    pub delivery_lease: Option<String>,
     /// Where attachments and import files are kept.
     #[arg(long, env = "QUNFA_FILES_DIR", global = true, value_name = "DIR")]
     pub files_dir: Option<String>,
@@ -112,6 +115,8 @@ pub struct Config {
     /// Envelope senders are `bounce+TOKEN@` this domain (lower case).
     pub bounce_domain: String,
     pub domain_limits: Vec<DomainLimit>,
+    /// A worker's claim on deliveries lasts this long unless renewed.
+    pub delivery_lease: Duration,
     /// `None`: keep files in the database (PostgreSQL without a files dir).
     pub files_dir: Option<PathBuf>,
     pub import_max: u64,
@@ -238,6 +243,16 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
         };
 
+        let delivery_lease = match given(&self.delivery_lease) {
+            None => Duration::from_secs(60),
+            Some(s) => parse_duration(s).filter(|d| d.as_secs() >= 2).ok_or_else(|| {
+                bad(
+                    "QUNFA_DELIVERY_LEASE",
+                    format!("'{s}' is not a duration of 2s or more"),
+                )
+            })?,
+        };
+
         let files_dir = match (given(&self.files_dir), &database) {
             (Some(d), _) => Some(PathBuf::from(d)),
             (None, DatabaseUrl::Sqlite(_)) => Some(data_dir.join("files")),
@@ -305,6 +320,7 @@ impl Settings {
             public_url,
             smtp_relay,
             retry_delays,
+            delivery_lease,
             helo_name,
             bounce_domain,
             domain_limits,
@@ -506,6 +522,10 @@ mod tests {
             (
                 settings(|s| s.import_max = Some("lots".into())),
                 "QUNFA_IMPORT_MAX",
+            ),
+            (
+                settings(|s| s.delivery_lease = Some("1s".into())),
+                "QUNFA_DELIVERY_LEASE",
             ),
             (
                 settings(|s| s.errurl_hosts = Some("a b".into())),

@@ -27,8 +27,6 @@ use crate::store::{Claimed, Mailbox, Outcome};
 const BATCH: i64 = 256;
 /// Messages in flight at once per worker.
 const CONCURRENCY: usize = 32;
-/// Seconds a claim holds; a claim not recorded by then is taken over.
-const LEASE: i64 = 300;
 const IDLE: Duration = Duration::from_millis(500);
 
 /// What every message of one task shares, prepared once.
@@ -78,12 +76,29 @@ async fn step(
     contexts: &mut HashMap<i64, Arc<TaskContext>>,
 ) -> anyhow::Result<usize> {
     let now = app.clock.now();
-    let claimed = app.store.claim_deliveries(now, now + LEASE, BATCH).await?;
+    let lease = app.config.delivery_lease.as_secs() as i64;
+    let claimed = app.store.claim_deliveries(now, now + lease, BATCH).await?;
     if claimed.is_empty() {
         contexts.clear();
         return Ok(0);
     }
     let n = claimed.len();
+    // Renew the batch's lease while it is being sent: only a worker that
+    // died lets its claims run out for another to take over.
+    let claims: Vec<(i64, i64)> = claimed.iter().map(|d| (d.id, d.attempts)).collect();
+    let _renewer = {
+        let app = app.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let every = app.config.delivery_lease / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                let until = app.clock.now() + lease;
+                if let Err(e) = app.store.renew_claims(&claims, until).await {
+                    tracing::warn!(error = %e, "renewing delivery claims");
+                }
+            }
+        }))
+    };
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let mut running = Vec::with_capacity(n);
     for d in claimed {
@@ -124,10 +139,24 @@ async fn step(
             result
         }));
     }
+    let mut result = Ok(n);
     for r in running {
-        r.await??;
+        match r.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e.into()),
+            Err(e) => result = Err(e.into()),
+        }
     }
-    Ok(n)
+    result
+}
+
+/// Stops a background task when its owner goes, whichever way it goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn today(app: &App) -> String {

@@ -74,6 +74,25 @@ const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, ful
      var5, var6, var7, var8, var9, var10, attempts";
 
 impl Store {
+    /// Keeps a worker's claims alive: their lease now lasts until `lease_until`.
+    pub async fn renew_claims(&self, claims: &[(i64, i64)], lease_until: i64) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for (id, attempts) in claims {
+                sqlx::query(
+                    "UPDATE deliveries SET lease_until = $1 WHERE id = $2 AND attempts = $3 AND state = 'sending'",
+                )
+                .bind(lease_until)
+                .bind(*id)
+                .bind(*attempts)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Takes up to `limit` deliveries that are due (queued, deferred and
     /// due, or leased by a worker whose lease ran out) of sending tasks, and
     /// leases them until `lease_until`. PostgreSQL: several workers claim
@@ -132,8 +151,9 @@ impl Store {
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            // Only a delivery still leased can take an outcome: one recorded
-            // twice (a lease that ran out and was taken over) counts once.
+            // Only the claim that holds the delivery records its outcome: a
+            // worker whose lease ran out and was taken over (a later attempt)
+            // changes nothing.
             let (state, class, code, status, text, sender, sent_at, finished, retry_at) = match outcome {
                 Outcome::Sent { sender, code, text } => {
                     ("sent", None, Some(*code), "", text.as_str(), sender.as_str(), Some(now), Some(now), 0)
@@ -148,7 +168,7 @@ impl Store {
             let changed = sqlx::query(
                 "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
                  smtp_text = $5, sender = $6, sent_at = $7, finished_at = $8, next_attempt = $9, lease_until = 0 \
-                 WHERE id = $10 AND state = 'sending'",
+                 WHERE id = $10 AND state = 'sending' AND attempts = $11",
             )
             .bind(state)
             .bind(class)
@@ -160,6 +180,7 @@ impl Store {
             .bind(finished)
             .bind(retry_at)
             .bind(claimed.id)
+            .bind(claimed.attempts)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -1,0 +1,169 @@
+//! DESIGN.md invariant 1 under a crash: two `qunfa worker` processes share a
+//! PostgreSQL database and send one campaign; one is killed with SIGKILL in
+//! the middle and started again. Every recipient gets the message, and only
+//! one that was inside SMTP DATA at the kill may get it twice.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::smtp::{Act, ServerOptions, SmtpServer};
+use common::*;
+use tokio::process::{Child, Command};
+
+const RECIPIENTS: usize = 240;
+
+fn worker(app: &TestApp, relay: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_qunfa"))
+        .arg("worker")
+        .env("QUNFA_DATA_DIR", app.data_path())
+        .env("QUNFA_DATABASE_URL", &app.database_url)
+        .env("QUNFA_TIMEZONE", TIMEZONE)
+        .env("QUNFA_SMTP_RELAY", relay)
+        .env("QUNFA_DELIVERY_LEASE", "3s")
+        .env("QUNFA_RETRY_DELAYS", "1s")
+        .env("QUNFA_HELO_NAME", "mta.qunfa.test")
+        .env_remove("QUNFA_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start qunfa worker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
+    let Some(mut app) = TestApp::start(Backend::Postgres).await else {
+        return;
+    };
+    // The test process only serves the API; the workers do the sending.
+    app.restart_with(false).await;
+    let sink = SmtpServer::start(ServerOptions::default()).await;
+    let relay = format!("127.0.0.1:{}", sink.port());
+    let people: Vec<String> = (0..RECIPIENTS).map(|i| format!("p{i}@dest.cn")).collect();
+    for p in &people {
+        // Slow enough that the kill lands in the middle of the campaign.
+        sink.script(p, [Act::Tarpit(Duration::from_millis(150))]);
+    }
+
+    app.customer("acme", "pw", 1000).await;
+    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
+        .await;
+    assert_eq!(
+        app.api(
+            "bs.php",
+            "boss",
+            "bosspw",
+            "do=domain-add&customer_id=1&domain=acme.cn"
+        )
+        .await
+        .code(),
+        "success"
+    );
+    assert_eq!(
+        app.api("bs.php", "acme", "pw", "do=mailbox-add&mailbox=a@acme.cn&pwd=x")
+            .await
+            .code(),
+        "success"
+    );
+    let t = app
+        .api_post(
+            "template.php",
+            "acme",
+            "pw",
+            "do=add-tpl",
+            &[
+                ("name", "t"),
+                ("subject", "Hi"),
+                ("content", "<p>{{ fullname }}</p>"),
+            ],
+        )
+        .await;
+    assert_eq!(t.code(), "success");
+    app.api_post(
+        "mloperate.php",
+        "acme",
+        "pw",
+        "do=maillist-add",
+        &[("subject", "L"), ("status", "enabled")],
+    )
+    .await;
+    app.api_post(
+        "mloperate.php",
+        "acme",
+        "pw",
+        "do=ml-addr-add&list_id=1",
+        &[("ml_addr", &people.join("\n"))],
+    )
+    .await;
+    let add = app
+        .api(
+            "task.php",
+            "acme",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_account=a@acme.cn&status=2",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+    let id: i64 = add.element("id").unwrap().parse().unwrap();
+
+    let mut first = worker(&app, &relay);
+    let mut second = worker(&app, &relay);
+    // Kill the first worker once a quarter of the campaign is out.
+    for _ in 0..600 {
+        if sink.received().len() >= RECIPIENTS / 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        sink.received().len() < RECIPIENTS,
+        "the campaign ended before the kill"
+    );
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.unwrap();
+    let mut restarted = worker(&app, &relay);
+
+    let store = &app.app().store;
+    let mut done = false;
+    for _ in 0..1200 {
+        let t = store.task_by_id(id).await.unwrap().unwrap();
+        if t.status == qunfa::domain::tasks::SendStatus::Done {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.start_kill().ok();
+    restarted.start_kill().ok();
+    assert!(done, "the campaign completes after the crash");
+
+    let mut times: HashMap<String, usize> = HashMap::new();
+    for r in sink.received() {
+        for rcpt in r.rcpt_to {
+            *times.entry(rcpt).or_default() += 1;
+        }
+    }
+    for p in &people {
+        assert!(times.contains_key(p), "{p} was lost");
+    }
+    let twice: Vec<&String> = times.iter().filter(|(_, n)| **n > 1).map(|(a, _)| a).collect();
+    assert!(times.values().all(|n| *n <= 2), "no one gets three: {times:?}");
+    // Only messages in flight in the killed worker (at most its concurrency) may go out twice.
+    assert!(
+        twice.len() <= 32,
+        "{} recipients got two messages: {twice:?}",
+        twice.len()
+    );
+    let t = store.task_by_id(id).await.unwrap().unwrap();
+    assert_eq!((t.sent_count, t.error_count), (RECIPIENTS as i64, 0));
+    let service = app.api("account.php", "acme", "pw", "do=service-info").await;
+    assert_eq!(
+        service.element("qty_available"),
+        Some((1000 - RECIPIENTS).to_string()),
+        "charged once per recipient"
+    );
+    app.stop().await;
+}
