@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Campaign benchmark (issue 5): a task of N personalised recipients (default
+# 100,000; a 20 KB HTML template with two links, open and click tracking on,
+# DKIM RSA-2048 + Ed25519) sent by `qunfa serve` on SQLite in relay mode to
+# Postfix's smtp-sink; beside it, in the same run and to the same sink,
+# `smtp-source -s 8 -d -m N -l 20480`. Prints messages/s of both (qunfa: from
+# the task's start to its end) with their ratio, and qunfa's peak RSS.
+#   N=20000 bench/campaign.sh        a shorter run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-100000}
+export PATH=$PATH:/usr/sbin
+for tool in smtp-sink curl python3; do
+  if ! command -v "$tool" >/dev/null; then
+    pkg=$tool; [ "$tool" = smtp-sink ] && pkg=postfix
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
+  fi
+done
+
+cargo build --release --locked -q
+BIN=$PWD/target/release/qunfa
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+SINK_PORT=$(free_port)
+smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 &
+PIDS+=($!)
+sleep 0.5
+
+t0=$(now)
+smtp-source -s 8 -d -m "$N" -l 20480 -f bench@shop.test -t reader@sink.test "127.0.0.1:$SINK_PORT"
+t1=$(now)
+REF=$(python3 -c "print($N / ($t1 - $t0))")
+
+PORT=$(free_port)
+export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
+export QUNFA_SMTP_RELAY=127.0.0.1:$SINK_PORT QUNFA_HELO_NAME=mta.bench.test QUNFA_DOMAIN_LIMITS='*=32/0'
+"$BIN" admin customer add --username shop --password pw >/dev/null
+"$BIN" admin service set --username shop --quota "$N" >/dev/null
+"$BIN" admin manager add --username boss --password pw >/dev/null
+"$BIN" serve 2>"$WORK/serve.log" &
+SERVE=$!
+PIDS+=("$SERVE")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+MD5=$(printf pw | md5sum | cut -c1-32)
+API="http://127.0.0.1:$PORT/mm-ms/api"
+curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
+curl -sf "$API/bs.php?username=shop&password=$MD5&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+python3 - "$WORK" "$N" <<'EOF'
+import sys
+work, n = sys.argv[1], int(sys.argv[2])
+para = "<p>Dear {{ fullname }}, this is paragraph %d of our spring catalogue, with code {{ var1 }}.</p>\n"
+html = "<html><body>\n" + "".join(para % i for i in range(230))
+html += '<a href="https://shop.test/sale?from=mail&amp;id=1">Sale</a> <a href="https://shop.test/new">New</a>\n</body></html>\n'
+open(f"{work}/template.html", "w").write(html)
+with open(f"{work}/list.txt", "w") as f:
+    for i in range(n):
+        f.write(f"reader{i}@sink.test;Reader {i};CODE{i}\n")
+EOF
+curl -sf "$API/template.php?username=shop&password=$MD5&do=add-tpl" -F name=spring \
+  -F 'subject={{ fullname }}, our spring sale' -F "content=<$WORK/template.html" >/dev/null
+curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
+curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=ml-addr-add-file" -F list_id=1 -F "file=@$WORK/list.txt" >/dev/null
+while [ "$("$BIN" admin import status --id 1 | sed -n 2p | cut -f5)" != done ]; do sleep 0.2; done
+
+curl -sf "$API/task.php?username=shop&password=$MD5&do=add-task&tpl_id=1&maillist_id=1&send_account=news@shop.test&status=2&track_status=2&subs_link=1" >/dev/null
+state() { curl -sf "$API/task.php?username=shop&password=$MD5&do=task-list&id=1" | sed -n 's:.*<send_status>\(-\?[0-9]*\)</send_status>.*:\1:p'; }
+while [ "$(state)" != 2 ] && [ "$(state)" != 3 ]; do sleep 0.05; done
+s0=$(now)
+while [ "$(state)" != 3 ]; do sleep 0.2; done
+s1=$(now)
+RATE=$(python3 -c "print($N / ($s1 - $s0))")
+RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVE/status")
+SENT=$(curl -sf "$API/task.php?username=shop&password=$MD5&do=task-list&id=1" | sed -n 's:.*<send_count>\([0-9]*\)</send_count>.*:\1:p')
+
+echo "campaign of $N recipients, 20 KB HTML, 2 links, open+click tracking, DKIM RSA-2048 + Ed25519"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr)"
+printf '%-44s %10s\n' "sender" "msg/s"
+printf '%-44s %10.0f\n' "smtp-source -s 8 -d -l 20480" "$REF"
+printf '%-44s %10.0f\n' "qunfa campaign (task start to done)" "$RATE"
+echo "ratio qunfa/smtp-source: $(python3 -c "print(round($RATE / $REF, 2))"); qunfa peak RSS ${RSS} MB; sent $SENT of $N"
