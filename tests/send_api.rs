@@ -220,3 +220,115 @@ async fn campaign_on_sqlite() {
 async fn campaign_on_postgres() {
     a_campaign_is_delivered_once_each_with_classes_and_credits(Backend::Postgres).await;
 }
+
+/// H-2 `day`: each message takes a credit of today's allowance when it is
+/// handed to SMTP; when the allowance is used up the rest wait for tomorrow.
+async fn a_day_service_stops_at_its_allowance(backend: Backend) {
+    let sink = SmtpServer::start(ServerOptions::default()).await;
+    sink.script("refused@dest.cn", [Act::Refuse("550 5.1.1 User unknown")]);
+    let relay = format!("127.0.0.1:{}", sink.port());
+    let Some(app) = TestApp::start_with(backend, move |s| s.smtp_relay = Some(relay.clone())).await else {
+        return;
+    };
+    app.customer("daily", "pw", 0).await;
+    app.admin_ok(&[
+        "service",
+        "set",
+        "--username",
+        "daily",
+        "--type",
+        "day",
+        "--quota",
+        "3",
+    ])
+    .await;
+    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
+        .await;
+    assert_eq!(
+        app.api(
+            "bs.php",
+            "boss",
+            "bosspw",
+            "do=domain-add&customer_id=1&domain=daily.cn"
+        )
+        .await
+        .code(),
+        "success"
+    );
+    assert_eq!(
+        app.api("bs.php", "daily", "pw", "do=mailbox-add&mailbox=a@daily.cn&pwd=x")
+            .await
+            .code(),
+        "success"
+    );
+    let t = app
+        .api_post(
+            "template.php",
+            "daily",
+            "pw",
+            "do=add-tpl",
+            &[("name", "t"), ("subject", "s"), ("content", "<p>x</p>")],
+        )
+        .await;
+    assert_eq!(t.code(), "success");
+    app.api_post(
+        ML,
+        "daily",
+        "pw",
+        "do=maillist-add",
+        &[("subject", "L"), ("status", "enabled")],
+    )
+    .await;
+    let list = "refused@dest.cn\nd1@dest.cn\nd2@dest.cn\nd3@dest.cn\nd4@dest.cn";
+    app.api_post(
+        ML,
+        "daily",
+        "pw",
+        "do=ml-addr-add&list_id=1",
+        &[("ml_addr", list)],
+    )
+    .await;
+    let add = app
+        .api(
+            TASK,
+            "daily",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_account=a@daily.cn&status=2",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+
+    // Messages go out side by side: those that find no credit left wait for
+    // tomorrow, whichever they are; a refused one gives its credit back.
+    sink.wait_for(1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let task = app.api(TASK, "daily", "pw", "do=task-list&id=1").await;
+    let count = |name: &str| -> usize { task.element(name).unwrap().parse().unwrap() };
+    let (sent, failed) = (count("send_count"), count("error_count"));
+    assert_eq!(sink.received().len(), sent);
+    assert!(
+        sent >= 1 && sent + failed <= 3,
+        "at most today's allowance is attempted: {sent} + {failed}"
+    );
+    assert_eq!(
+        task.element("send_status").as_deref(),
+        Some("2"),
+        "the rest waits for tomorrow"
+    );
+    let service = app.api("account.php", "daily", "pw", "do=service-info").await;
+    assert_eq!(service.element("qty_available"), Some((3 - sent).to_string()));
+    let show = app.admin_ok(&["customer", "show", "--username", "daily"]).await;
+    assert_eq!(show.matches("\tcharge\t-1\t").count(), sent + failed, "{show}");
+    assert_eq!(show.matches("\trefund\t+1\t").count(), failed, "{show}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_allowance_on_sqlite() {
+    a_day_service_stops_at_its_allowance(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_allowance_on_postgres() {
+    a_day_service_stops_at_its_allowance(Backend::Postgres).await;
+}

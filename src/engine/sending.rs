@@ -33,6 +33,9 @@ const IDLE: Duration = Duration::from_millis(500);
 struct TaskContext {
     prepared: PreparedTask,
     senders: Vec<Sender>,
+    /// A `day` service: each message takes a credit of today's allowance
+    /// when it is handed to SMTP, and gets it back if it fails for good.
+    day_type: bool,
 }
 
 struct Sender {
@@ -181,11 +184,33 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
         Ok(m) => m,
         Err(e) => return failed(&from, FailureClass::UserReject, &format!("not built: {e}")),
     };
+    if ctx.day_type {
+        let today = today(app);
+        match app
+            .store
+            .take_day_credit(d.customer_id, d.task_id, &today, app.clock.now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let tomorrow = app.clock.today().tomorrow().map(|t| app.clock.start_of_day(t));
+                return Outcome::Postponed {
+                    retry_at: tomorrow.unwrap_or(app.clock.now() + 3600),
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "taking a day credit");
+                return Outcome::Postponed {
+                    retry_at: app.clock.now() + 60,
+                };
+            }
+        }
+    }
     let mail_from = ctx.prepared.envelope_sender(d.id);
     let attempt = mailer.send(&sender.route, &mail_from, to.ascii(), &message).await;
     let code = attempt.reply().map(|r| i64::from(r.code));
     let status = attempt.status().map(|s| s.to_string()).unwrap_or_default();
-    match attempt {
+    let outcome = match attempt {
         Attempt::Sent { .. } => Outcome::Sent {
             sender: from,
             code: code.unwrap_or(250),
@@ -218,7 +243,19 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
                 },
             }
         }
+    };
+    // H-2 `day`: only an accepted message keeps its credit; one deferred
+    // takes a credit again when it is retried.
+    if ctx.day_type
+        && !matches!(outcome, Outcome::Sent { .. })
+        && let Err(e) = app
+            .store
+            .give_day_credit(d.customer_id, d.task_id, app.clock.now())
+            .await
+    {
+        tracing::error!(error = %e, "giving back a day credit");
     }
+    outcome
 }
 
 fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
@@ -279,7 +316,9 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
     if mailboxes.is_empty() {
         return Err(anyhow!("its sender selection has no mailbox left"));
     }
-    let send_type = store.service(customer).await?.send_type;
+    let service = store.service(customer).await?;
+    let send_type = service.send_type;
+    let day_type = service.service_type == crate::domain::accounts::ServiceType::Day;
     let mut signers: HashMap<i64, Arc<DomainSigner>> = HashMap::new();
     let mut senders = Vec::with_capacity(mailboxes.len());
     let domains = store.domains(None).await?;
@@ -317,5 +356,9 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
             route,
         });
     }
-    Ok(TaskContext { prepared, senders })
+    Ok(TaskContext {
+        prepared,
+        senders,
+        day_type,
+    })
 }

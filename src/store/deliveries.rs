@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreResult, WritePool, on_pool};
+use super::{Arg, Store, StoreResult, WritePool, on_pool};
 use crate::domain::accounts::LedgerKind;
 use crate::domain::tasks::SendStatus;
 
@@ -68,12 +68,90 @@ pub enum Outcome {
         status: String,
         text: String,
     },
+    /// Not attempted: the day's allowance is used up (H-2 `day`); back in
+    /// the queue until `retry_at`, this claim not counted as an attempt.
+    Postponed { retry_at: i64 },
+}
+
+/// One credit-ledger row, on the caller's transaction.
+macro_rules! ledger_row {
+    ($tx:expr, $customer:expr, $now:expr, $kind:expr, $amount:expr, $balance:expr, $task:expr, $reason:expr) => {
+        sqlx::query(
+            "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($customer)
+        .bind($now)
+        .bind($kind.as_str())
+        .bind($amount as i64)
+        .bind($balance)
+        .bind($task)
+        .bind($reason)
+        .execute(&mut *$tx)
+        .await?
+    };
 }
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
      var5, var6, var7, var8, var9, var10, attempts";
 
 impl Store {
+    /// `day` services (H-2): takes one credit of today's allowance for a
+    /// message about to be handed to SMTP, refilling the allowance on a new
+    /// day; false when today's allowance is used up.
+    pub async fn take_day_credit(
+        &self,
+        customer: i64,
+        task: i64,
+        today: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let reset: Option<i64> = sqlx::query_scalar(
+                "UPDATE services SET qty_available = qty_buytotal, day_of = $1 \
+                 WHERE customer_id = $2 AND service_type = 'day' AND (day_of IS NULL OR day_of <> $1) \
+                 RETURNING qty_available",
+            )
+            .bind(today)
+            .bind(customer)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(balance) = reset {
+                ledger_row!(tx, customer, now, LedgerKind::DayReset, 0, balance, None::<i64>, format!("allowance for {today}"));
+            }
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE services SET qty_available = qty_available - 1 WHERE customer_id = $1 AND qty_available >= 1 \
+                 RETURNING qty_available",
+            )
+            .bind(customer)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let taken = balance.is_some();
+            if let Some(balance) = balance {
+                ledger_row!(tx, customer, now, LedgerKind::Charge, -1, balance, Some(task), "a message handed to SMTP".to_string());
+            }
+            tx.commit().await?;
+            Ok(taken)
+        })
+    }
+
+    /// `day` services (H-2): gives back the credit of a message that failed for good.
+    pub async fn give_day_credit(&self, customer: i64, task: i64, now: i64) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let balance: i64 = sqlx::query_scalar(
+                "UPDATE services SET qty_available = qty_available + 1 WHERE customer_id = $1 RETURNING qty_available",
+            )
+            .bind(customer)
+            .fetch_one(&mut *tx)
+            .await?;
+            ledger_row!(tx, customer, now, LedgerKind::Refund, 1, balance, Some(task), "a message failed for good".to_string());
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// Keeps a worker's claims alive: their lease now lasts until `lease_until`.
     pub async fn renew_claims(&self, claims: &[(i64, i64)], lease_until: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
@@ -149,6 +227,15 @@ impl Store {
             "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident \
              FROM tasks WHERE id = $1{lock}"
         );
+        if let Outcome::Postponed { retry_at } = outcome {
+            self.write(
+                "UPDATE deliveries SET state = 'queued', next_attempt = $1, attempts = attempts - 1, lease_until = 0 \
+                 WHERE id = $2 AND state = 'sending' AND attempts = $3",
+                &[Arg::Int(*retry_at), Arg::Int(claimed.id), Arg::Int(claimed.attempts)],
+            )
+            .await?;
+            return Ok(());
+        }
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             // Only the claim that holds the delivery records its outcome: a
@@ -164,6 +251,7 @@ impl Store {
                 Outcome::Failed { sender, class, code, status, text } => {
                     ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
                 }
+                Outcome::Postponed { .. } => unreachable!("recorded above"),
             };
             let changed = sqlx::query(
                 "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
