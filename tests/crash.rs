@@ -49,25 +49,8 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
     }
 
     app.customer("acme", "pw", 1000).await;
-    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
-        .await;
-    assert_eq!(
-        app.api(
-            "bs.php",
-            "boss",
-            "bosspw",
-            "do=domain-add&customer_id=1&domain=acme.cn"
-        )
-        .await
-        .code(),
-        "success"
-    );
-    assert_eq!(
-        app.api("bs.php", "acme", "pw", "do=mailbox-add&mailbox=a@acme.cn&pwd=x")
-            .await
-            .code(),
-        "success"
-    );
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["a@acme.cn"]).await;
     let t = app
         .api_post(
             "template.php",

@@ -44,32 +44,8 @@ async fn a_campaign_is_delivered_once_each_with_classes_and_credits(backend: Bac
         return;
     };
     app.customer("acme", "pw", 100).await;
-    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
-        .await;
-    assert_eq!(
-        app.api(
-            "bs.php",
-            "boss",
-            "bosspw",
-            "do=domain-add&customer_id=1&domain=acme.cn"
-        )
-        .await
-        .code(),
-        "success"
-    );
-    for m in ["a@acme.cn", "b@acme.cn"] {
-        assert_eq!(
-            app.api(
-                "bs.php",
-                "acme",
-                "pw",
-                &format!("do=mailbox-add&mailbox={m}&pwd=x")
-            )
-            .await
-            .code(),
-            "success"
-        );
-    }
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["a@acme.cn", "b@acme.cn"]).await;
     let t = app
         .api_post(
             "template.php",
@@ -242,25 +218,8 @@ async fn a_day_service_stops_at_its_allowance(backend: Backend) {
         "3",
     ])
     .await;
-    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
-        .await;
-    assert_eq!(
-        app.api(
-            "bs.php",
-            "boss",
-            "bosspw",
-            "do=domain-add&customer_id=1&domain=daily.cn"
-        )
-        .await
-        .code(),
-        "success"
-    );
-    assert_eq!(
-        app.api("bs.php", "daily", "pw", "do=mailbox-add&mailbox=a@daily.cn&pwd=x")
-            .await
-            .code(),
-        "success"
-    );
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "daily", "daily.cn", &["a@daily.cn"]).await;
     let t = app
         .api_post(
             "template.php",

@@ -17,34 +17,9 @@ const ML: &str = "mloperate.php";
 async fn setup(app: &TestApp, credits: i64, n: usize) {
     app.customer("acme", "pw", credits).await;
     app.customer("rival", "pw", 10).await;
-    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
-        .await;
-    for (customer, domain) in [("1", "acme.cn"), ("2", "rival.cn")] {
-        let a = app
-            .api(
-                "bs.php",
-                "boss",
-                "bosspw",
-                &format!("do=domain-add&customer_id={customer}&domain={domain}"),
-            )
-            .await;
-        assert_eq!(a.code(), "success", "{}", a.text());
-    }
-    for (user, mailbox) in [
-        ("acme", "a@acme.cn"),
-        ("acme", "b@acme.cn"),
-        ("rival", "x@rival.cn"),
-    ] {
-        let a = app
-            .api(
-                "bs.php",
-                user,
-                "pw",
-                &format!("do=mailbox-add&mailbox={mailbox}&pwd=secret"),
-            )
-            .await;
-        assert_eq!(a.code(), "success", "{}", a.text());
-    }
+    add_manager(app).await;
+    add_sender_domain(app, 1, "acme", "acme.cn", &["a@acme.cn", "b@acme.cn"]).await;
+    add_sender_domain(app, 2, "rival", "rival.cn", &["x@rival.cn"]).await;
     let t = app
         .api_post(
             "template.php",

@@ -477,3 +477,40 @@ pub async fn dkimpy_verdicts(dir: &std::path::Path, message: &[u8], records: &[(
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Adds the manager `boss` (password `bosspw`), who adds the domains.
+pub async fn add_manager(app: &TestApp) {
+    app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
+        .await;
+}
+
+/// A sending domain for a customer, added by the manager, with these
+/// mailboxes added by the customer (`user`, password `pw`).
+pub async fn add_sender_domain(
+    app: &TestApp,
+    customer_id: i64,
+    user: &str,
+    domain: &str,
+    mailboxes: &[&str],
+) {
+    let a = app
+        .api(
+            "bs.php",
+            "boss",
+            "bosspw",
+            &format!("do=domain-add&customer_id={customer_id}&domain={domain}"),
+        )
+        .await;
+    assert_eq!(a.code(), "success", "{domain}: {}", a.text());
+    for m in mailboxes {
+        let a = app
+            .api(
+                "bs.php",
+                user,
+                "pw",
+                &format!("do=mailbox-add&mailbox={m}&pwd=secret"),
+            )
+            .await;
+        assert_eq!(a.code(), "success", "{m}: {}", a.text());
+    }
+}
