@@ -433,30 +433,12 @@ async fn a_start_snapshots_recipients_and_settles_credits(app: TestApp) {
 
 /// These tests look at tasks, not at mail: the relay they send through
 /// refuses every connection, so started tasks stay sending (deferred).
-macro_rules! with_closed_relay {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use super::*;
-                async fn app(backend: Backend) -> Option<TestApp> {
-                    TestApp::start_with(backend, |s| s.smtp_relay = Some("127.0.0.1:1".into())).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(app(Backend::Sqlite).await.expect("sqlite app")).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = app(Backend::Postgres).await {
-                        super::$name(app).await;
-                    }
-                }
-            }
-        )*
-    };
+async fn closed_relay_app(backend: Backend) -> Option<TestApp> {
+    TestApp::start_with(backend, |s| s.smtp_relay = Some("127.0.0.1:1".into())).await
 }
 
-with_closed_relay!(
+both_stores!(
+    start = closed_relay_app;
     tasks_reserve_credits_and_wait_for_their_time,
     bad_tasks_are_refused_with_their_codes,
     a_start_snapshots_recipients_and_settles_credits,

@@ -428,23 +428,27 @@ pub fn assert_golden(name: &str, actual: &[u8]) {
 /// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`.
 #[macro_export]
 macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {
+    // `start = f;`: the apps come from `async fn f(Backend) -> Option<TestApp>`.
+    (start = $start:path; $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 use super::*;
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = TestApp::start(Backend::Sqlite).await.expect("sqlite app");
+                    let app = $start(Backend::Sqlite).await.expect("sqlite app");
                     super::$name(app).await;
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = TestApp::start(Backend::Postgres).await {
+                    if let Some(app) = $start(Backend::Postgres).await {
                         super::$name(app).await;
                     }
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_stores!(start = TestApp::start; $($name),*);
     };
 }
 
