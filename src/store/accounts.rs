@@ -3,7 +3,7 @@
 use jiff::civil::Date;
 use sqlx::FromRow;
 
-use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
+use super::{Arg, Store, StoreError, StoreResult, WritePool, ledger_row, on_pool, unique_as};
 use crate::clock::{format_date, parse_date};
 use crate::domain::accounts::{
     Customer, LedgerEntry, LedgerKind, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
@@ -302,18 +302,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for e in entries {
-                sqlx::query(
-                    "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
-                     VALUES ($1, $2, $3, $4, $5, NULL, $6)",
-                )
-                .bind(customer_id)
-                .bind(now)
-                .bind(e.kind.as_str())
-                .bind(e.amount)
-                .bind(e.balance)
-                .bind(&e.reason)
-                .execute(&mut *tx)
-                .await?;
+                ledger_row!(tx, customer_id, now, e.kind, e.amount, e.balance, None::<i64>, &e.reason);
             }
             tx.commit().await?;
             Ok(next)

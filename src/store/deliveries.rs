@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Arg, Store, StoreResult, WritePool, on_pool};
+use super::{Arg, Store, StoreResult, WritePool, ledger_row, move_credits, on_pool};
 use crate::domain::accounts::LedgerKind;
 use crate::domain::tasks::SendStatus;
 
@@ -71,25 +71,6 @@ pub enum Outcome {
     /// Not attempted: the day's allowance is used up (H-2 `day`); back in
     /// the queue until `retry_at`, this claim not counted as an attempt.
     Postponed { retry_at: i64 },
-}
-
-/// One credit-ledger row, on the caller's transaction.
-macro_rules! ledger_row {
-    ($tx:expr, $customer:expr, $now:expr, $kind:expr, $amount:expr, $balance:expr, $task:expr, $reason:expr) => {
-        sqlx::query(
-            "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind($customer)
-        .bind($now)
-        .bind($kind.as_str())
-        .bind($amount as i64)
-        .bind($balance)
-        .bind($task)
-        .bind($reason)
-        .execute(&mut *$tx)
-        .await?
-    };
 }
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
@@ -324,29 +305,7 @@ impl Store {
                     .bind(claimed.task_id)
                     .execute(&mut *tx)
                     .await?;
-                if reserved > 0 {
-                    let balance: i64 = sqlx::query_scalar(
-                        "UPDATE services SET qty_available = qty_available + $1 WHERE customer_id = $2 \
-                         RETURNING qty_available",
-                    )
-                    .bind(reserved)
-                    .bind(claimed.customer_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(claimed.customer_id)
-                    .bind(now)
-                    .bind(LedgerKind::Refund.as_str())
-                    .bind(reserved)
-                    .bind(balance)
-                    .bind(claimed.task_id)
-                    .bind(format!("task {ident} done: unused reservation"))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                move_credits!(tx, claimed.customer_id, claimed.task_id, -reserved, now, format!("task {ident} done: unused reservation"));
             }
             tx.commit().await?;
             Ok(())

@@ -441,7 +441,7 @@ macro_rules! addresses_changed {
 
 impl Store {
     pub async fn lists(&self, customer: i64) -> StoreResult<Vec<ContactList>> {
-        let sql = concat_static(LIST_COLUMNS, " WHERE customer_id = $1 ORDER BY id");
+        let sql = format!("{}{}", LIST_COLUMNS, " WHERE customer_id = $1 ORDER BY id");
         let rows = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
             .fetch_all(p)
@@ -450,7 +450,7 @@ impl Store {
     }
 
     pub async fn list(&self, customer: i64, id: i64) -> StoreResult<Option<ContactList>> {
-        let sql = concat_static(LIST_COLUMNS, " WHERE customer_id = $1 AND id = $2");
+        let sql = format!("{}{}", LIST_COLUMNS, " WHERE customer_id = $1 AND id = $2");
         let row = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
             .bind(id)
@@ -597,7 +597,7 @@ impl Store {
     }
 
     pub async fn address(&self, customer: i64, id: i64) -> StoreResult<Option<Address>> {
-        let sql = concat_static(ADDRESS_COLUMNS, " WHERE customer_id = $1 AND id = $2");
+        let sql = format!("{}{}", ADDRESS_COLUMNS, " WHERE customer_id = $1 AND id = $2");
         let row = on_pool!(self, p => sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
             .bind(id)
@@ -908,7 +908,7 @@ impl Store {
     }
 
     pub async fn import_job(&self, id: i64) -> StoreResult<Option<ImportJob>> {
-        let sql = concat_static(IMPORT_COLUMNS, " WHERE id = $1");
+        let sql = format!("{}{}", IMPORT_COLUMNS, " WHERE id = $1");
         let row = on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(p)
@@ -920,11 +920,11 @@ impl Store {
     pub async fn import_jobs(&self, customer: Option<i64>) -> StoreResult<Vec<ImportJob>> {
         let rows = match customer {
             Some(c) => {
-                let sql = concat_static(IMPORT_COLUMNS, " WHERE customer_id = $1 ORDER BY id DESC");
+                let sql = format!("{}{}", IMPORT_COLUMNS, " WHERE customer_id = $1 ORDER BY id DESC");
                 on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql)).bind(c).fetch_all(p).await)?
             }
             None => {
-                let sql = concat_static(IMPORT_COLUMNS, " ORDER BY id DESC");
+                let sql = format!("{}{}", IMPORT_COLUMNS, " ORDER BY id DESC");
                 on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql)).fetch_all(p).await)?
             }
         };
@@ -1017,8 +1017,4 @@ impl Store {
         .await?;
         Ok(())
     }
-}
-
-fn concat_static(a: &str, b: &str) -> String {
-    format!("{a}{b}")
 }

@@ -55,6 +55,56 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// One credit-ledger row (every change to credits is one), on the caller's
+/// transaction.
+macro_rules! ledger_row {
+    ($tx:expr, $customer:expr, $now:expr, $kind:expr, $amount:expr, $balance:expr, $task:expr, $reason:expr) => {
+        sqlx::query(
+            "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($customer)
+        .bind($now)
+        .bind($kind.as_str())
+        .bind($amount as i64)
+        .bind($balance)
+        .bind($task)
+        .bind($reason)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+pub(crate) use ledger_row;
+
+/// Takes (`delta` > 0) or gives back (`delta` < 0) credits of an all-type
+/// service for a task, with its ledger row; a take larger than what is
+/// available is refused (`quota`). Runs on the caller's transaction.
+macro_rules! move_credits {
+    ($tx:expr, $customer:expr, $task:expr, $delta:expr, $now:expr, $reason:expr) => {{
+        let delta: i64 = $delta;
+        if delta != 0 {
+            let balance: Option<i64> = sqlx::query_scalar(
+                "UPDATE services SET qty_available = qty_available - $1 \
+                 WHERE customer_id = $2 AND qty_available - $1 >= 0 RETURNING qty_available",
+            )
+            .bind(delta)
+            .bind($customer)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some(balance) = balance else {
+                return Err($crate::store::TaskRefusal::Quota.into());
+            };
+            let kind = if delta > 0 {
+                $crate::domain::accounts::LedgerKind::PreDeduct
+            } else {
+                $crate::domain::accounts::LedgerKind::Refund
+            };
+            $crate::store::ledger_row!($tx, $customer, $now, kind, -delta, balance, Some($task), $reason);
+        }
+    }};
+}
+pub(crate) use move_credits;
+
 /// A write transaction. Every write goes through one. On SQLite it takes
 /// the write lock up front (`BEGIN IMMEDIATE`: a deferred one fails under
 /// concurrent writers) and first queues, in this process, behind the other
@@ -118,6 +168,7 @@ macro_rules! bind_args {
         q
     }};
 }
+pub(crate) use bind_args;
 
 impl Store {
     /// One statement in a write transaction of its own; the rows it changed.

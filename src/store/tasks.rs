@@ -4,8 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
-use crate::domain::accounts::LedgerKind;
+use super::{Arg, Store, StoreError, StoreResult, WritePool, bind_args, move_credits, on_pool};
 use crate::domain::tasks::{SendStatus, SenderSelection};
 
 /// A task as stored, with the names of its template and list.
@@ -144,46 +143,6 @@ impl From<TaskRefusal> for StoreError {
     }
 }
 
-/// Takes (`delta` > 0) or gives back (`delta` < 0) credits of an all-type
-/// service for a task, with its ledger row; a take larger than what is
-/// available is refused. Runs on the caller's transaction.
-macro_rules! move_credits {
-    ($tx:expr, $customer:expr, $task:expr, $delta:expr, $now:expr, $reason:expr) => {{
-        let delta: i64 = $delta;
-        if delta != 0 {
-            let balance: Option<i64> = sqlx::query_scalar(
-                "UPDATE services SET qty_available = qty_available - $1 \
-                 WHERE customer_id = $2 AND qty_available - $1 >= 0 RETURNING qty_available",
-            )
-            .bind(delta)
-            .bind($customer)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let Some(balance) = balance else {
-                return Err(TaskRefusal::Quota.into());
-            };
-            let kind = if delta > 0 {
-                LedgerKind::PreDeduct
-            } else {
-                LedgerKind::Refund
-            };
-            sqlx::query(
-                "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind($customer)
-            .bind($now)
-            .bind(kind.as_str())
-            .bind(-delta)
-            .bind(balance)
-            .bind($task)
-            .bind($reason)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    }};
-}
-
 /// Writes every editable column of a task. Runs on the caller's transaction.
 macro_rules! write_task {
     ($tx:expr, $t:expr, $now:expr) => {{
@@ -313,15 +272,7 @@ impl Store {
             args.push(Arg::Int(offset));
         }
         let rows = on_pool!(self, p => {
-            let mut q = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql.clone()));
-            for a in &args {
-                q = match a {
-                    Arg::Int(v) => q.bind(*v),
-                    Arg::Text(v) => q.bind(*v),
-                    _ => q,
-                };
-            }
-            q.fetch_all(p).await
+            bind_args!(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql.clone())), &args).fetch_all(p).await
         })?;
         Ok(rows.into_iter().map(Task::from).collect())
     }
@@ -517,26 +468,8 @@ impl Store {
         );
         let found: Option<i64> = on_pool!(self, p => {
             let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(customer);
-            match value {
-                Arg::Int(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(*v),
-                _ => q,
-            }
-            .fetch_optional(p)
-            .await
+            bind_args!(q, std::slice::from_ref(value)).fetch_optional(p).await
         })?;
         Ok(found.is_some())
-    }
-
-    /// Tasks of a customer that hold a list, a template or a sender (`in_use`).
-    pub async fn tasks_holding(&self, customer: Option<i64>) -> StoreResult<Vec<Task>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(
-            select_task!(),
-            "WHERE (CAST($1 AS BIGINT) IS NULL OR t.customer_id = $1) AND t.deleted_at IS NULL AND t.send_status IN (-2, -1, 1, 2)"
-        ))
-        .bind(customer)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows.into_iter().map(Task::from).collect())
     }
 }
