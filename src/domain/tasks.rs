@@ -228,8 +228,11 @@ pub async fn sender_mailboxes(
             None => Vec::new(),
         },
         SenderSelection::Domain(d) => {
-            let domains = store.domains(Some(Owner::Customer(customer))).await?;
-            match domains.into_iter().find(|x| &x.domain == d) {
+            let found = match super::senders::DomainName::parse(d) {
+                Some(name) => store.domain(&name).await?.filter(|x| usable(x.owner)),
+                None => None,
+            };
+            match found {
                 Some(found) => store.mailboxes(found.id, scope, None).await?,
                 None => Vec::new(),
             }

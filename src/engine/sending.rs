@@ -16,12 +16,12 @@ use crate::delivery::{Attempt, Credentials, Mailer, Route};
 use crate::domain::accounts::SendType;
 use crate::domain::email::EmailAddress;
 use crate::domain::failure::FailureClass;
-use crate::domain::senders::{domain_signer, mailbox_password};
+use crate::domain::senders::{DomainName, domain_signer, mailbox_password};
 use crate::domain::tasks::sender_mailboxes;
 use crate::domain::templates::Recipient;
 use crate::mail::dkim::DomainSigner;
 use crate::mail::{AttachmentFile, PreparedTask, TaskMessage, Tracking, link_base};
-use crate::store::{Claimed, Mailbox, Outcome};
+use crate::store::{Claimed, Mailbox, Outcome, SenderDomain};
 
 /// Deliveries claimed at once.
 const BATCH: i64 = 256;
@@ -321,20 +321,23 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
     let day_type = service.service_type == crate::domain::accounts::ServiceType::Day;
     let mut signers: HashMap<i64, Arc<DomainSigner>> = HashMap::new();
     let mut senders = Vec::with_capacity(mailboxes.len());
-    let domains = store.domains(None).await?;
+    // Each sender's domain is looked up (and its signer built) once.
+    let mut domains: HashMap<i64, SenderDomain> = HashMap::new();
     for mailbox in mailboxes {
-        let domain = domains
-            .iter()
-            .find(|d| d.id == mailbox.domain_id)
-            .ok_or_else(|| anyhow!("the domain of {} is gone", mailbox.address))?;
-        let signer = match signers.get(&domain.id) {
-            Some(s) => s.clone(),
-            None => {
-                let s = Arc::new(domain_signer(store, &app.secret_box, domain).await?);
-                signers.insert(domain.id, s.clone());
-                s
-            }
-        };
+        if !domains.contains_key(&mailbox.domain_id) {
+            let found = match DomainName::parse(&mailbox.domain) {
+                Some(name) => store.domain(&name).await?,
+                None => None,
+            };
+            let found = found.ok_or_else(|| anyhow!("the domain of {} is gone", mailbox.address))?;
+            signers.insert(
+                found.id,
+                Arc::new(domain_signer(store, &app.secret_box, &found).await?),
+            );
+            domains.insert(found.id, found);
+        }
+        let domain = &domains[&mailbox.domain_id];
+        let signer = signers[&domain.id].clone();
         let route = match (send_type, &domain.relay) {
             (SendType::Remote, Some((host, port, tls))) => {
                 let password = mailbox_password(store, &app.secret_box, &mailbox).await?;
