@@ -26,6 +26,8 @@ pub struct Inner {
     pub clock: Clock,
     /// Signs tracking, click and unsubscribe links.
     pub link_secret: [u8; 32],
+    /// Signs and verifies the tokens of tracking links (made once from `link_secret`).
+    pub link_signer: crate::mail::LinkSigner,
     /// Seals mailbox passwords and DKIM private keys at rest.
     pub secret_box: SecretBox,
     pub auth: Authenticator,
@@ -33,6 +35,9 @@ pub struct Inner {
     pub import_wakeup: tokio::sync::Notify,
     /// Wakes the scheduler when a task may have become due.
     pub engine_wakeup: tokio::sync::Notify,
+    /// Tracking hits on their way to the database.
+    pub hits: crate::tracking::Recorder,
+    pub links: crate::tracking::LinkCache,
 }
 
 #[derive(Clone)]
@@ -72,10 +77,13 @@ impl App {
             pages: Pages::default(),
             config,
             store,
+            link_signer: crate::mail::LinkSigner::new(&link_secret),
             link_secret,
             secret_box,
             import_wakeup: tokio::sync::Notify::new(),
             engine_wakeup: tokio::sync::Notify::new(),
+            hits: crate::tracking::Recorder::default(),
+            links: crate::tracking::LinkCache::default(),
         })))
     }
 }
@@ -87,6 +95,9 @@ pub struct Running {
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     engine: JoinHandle<()>,
+    /// Stopped after the HTTP server, so the hits of its last requests are written.
+    hits_stop: watch::Sender<bool>,
+    hits: JoinHandle<()>,
 }
 
 impl Running {
@@ -110,6 +121,8 @@ impl Running {
         let http = tokio::spawn(crate::http::serve(app.clone(), listener, async move {
             let _ = http_stop.wait_for(|s| *s).await;
         }));
+        let (hits_stop, hits_stopped) = watch::channel(false);
+        let hits = tokio::spawn(crate::tracking::write_hits(app.clone(), hits_stopped));
         let engine = if engine {
             tokio::spawn(crate::engine::run(app.clone(), stopped))
         } else {
@@ -121,6 +134,8 @@ impl Running {
             stop,
             http,
             engine,
+            hits_stop,
+            hits,
         })
     }
 
@@ -129,6 +144,8 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.http.await??;
+        let _ = self.hits_stop.send(true);
+        self.hits.await?;
         self.engine.await?;
         self.app.store.close().await;
         Ok(())

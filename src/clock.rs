@@ -48,6 +48,11 @@ impl Clock {
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in the configured zone.
+    /// The local day of an instant, as the per-day reports key it (`YYYY-MM-DD`).
+    pub fn day_of(&self, unix: i64) -> String {
+        format_date(self.date_of(unix))
+    }
+
     pub fn format_datetime(&self, unix: i64) -> String {
         self.tz
             .to_datetime(ts(unix))

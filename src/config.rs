@@ -55,6 +55,9 @@ pub struct Settings {
     /// Hits this soon after delivery are taken for scanners, e.g. `10s`.
     #[arg(long, env = "QUNFA_SCANNER_WINDOW", global = true, value_name = "DURATION")]
     pub scanner_window: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks, comma-separated.
+    #[arg(long, env = "QUNFA_TRUSTED_PROXIES", global = true, value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
     /// IANA time zone of every date and time the API reads or writes.
     #[arg(long, env = "QUNFA_TIMEZONE", global = true, value_name = "ZONE")]
     pub timezone: Option<String>,
@@ -122,6 +125,8 @@ pub struct Config {
     pub import_max: u64,
     pub errurl_hosts: Vec<String>,
     pub scanner_window: Duration,
+    /// Peers whose `X-Forwarded-For` names the client of a tracking hit.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub timezone: TimeZone,
     pub timezone_name: String,
 }
@@ -300,6 +305,25 @@ impl Settings {
             })?,
         };
 
+        let trusted_proxies = match given(&self.trusted_proxies) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            bad(
+                                "QUNFA_TRUSTED_PROXIES",
+                                format!("'{p}' is not an IP address or CIDR block"),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
         let (timezone, timezone_name) = match given(&self.timezone) {
             Some(name) => {
                 let tz = TimeZone::get(name)
@@ -328,6 +352,7 @@ impl Settings {
             import_max,
             errurl_hosts,
             scanner_window,
+            trusted_proxies,
             timezone,
             timezone_name,
         })
@@ -534,6 +559,10 @@ mod tests {
             (
                 settings(|s| s.scanner_window = Some("10y".into())),
                 "QUNFA_SCANNER_WINDOW",
+            ),
+            (
+                settings(|s| s.trusted_proxies = Some("10.0.0.0/8, proxy".into())),
+                "QUNFA_TRUSTED_PROXIES",
             ),
             (
                 settings(|s| s.timezone = Some("Mars/Olympus".into())),

@@ -13,5 +13,6 @@ pub mod http;
 pub mod mail;
 pub mod secrets;
 pub mod store;
+pub mod tracking;
 
 pub use app::{App, Running};

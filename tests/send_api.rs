@@ -94,18 +94,7 @@ async fn a_campaign_is_delivered_once_each_with_classes_and_credits(backend: Bac
     assert_eq!(add.code(), "success", "{}", add.text());
     let id = add.element("id").unwrap();
 
-    let mut done = None;
-    for _ in 0..600 {
-        let t = app
-            .api(TASK, "acme", "pw", &format!("do=task-list&id={id}"))
-            .await;
-        if t.element("send_status").as_deref() == Some("3") {
-            done = Some(t);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let t = done.expect("the task completes within a minute");
+    let t = task_done(&app, "acme", "pw", &id).await;
     assert_eq!(t.element("send_count").as_deref(), Some("4"), "{}", t.text());
     assert_eq!(t.element("error_count").as_deref(), Some("3"));
     assert_ne!(t.element("time_end").as_deref(), Some("0000-00-00 00:00:00"));

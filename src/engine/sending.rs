@@ -163,7 +163,7 @@ impl Drop for AbortOnDrop {
 }
 
 fn today(app: &App) -> String {
-    crate::clock::format_date(app.clock.today())
+    app.clock.day_of(app.clock.now())
 }
 
 /// Builds and sends one message; what became of it.
@@ -312,6 +312,8 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
         bounce_domain: &app.config.bounce_domain,
     };
     let prepared = PreparedTask::new(&message, &app.link_secret).context("preparing the message")?;
+    // The click tokens carry link ids; the redirect finds them here.
+    store.save_task_links(task.id, prepared.links()).await?;
     let mailboxes = sender_mailboxes(store, customer, &task.sender).await?;
     if mailboxes.is_empty() {
         return Err(anyhow!("its sender selection has no mailbox left"));

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod compat;
+pub mod tracking;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -26,6 +27,7 @@ pub struct RouteLabel(pub String);
 pub fn router(app: App) -> Router {
     Router::new()
         .merge(compat::router())
+        .merge(tracking::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn(observe))

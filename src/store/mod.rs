@@ -8,9 +8,11 @@ mod deliveries;
 mod files;
 mod lists;
 mod pages;
+mod reports;
 mod senders;
 mod tasks;
 mod templates;
+mod tracking;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,9 +35,11 @@ pub use lists::{
     Unsubscribe,
 };
 pub use pages::Pages;
+pub use reports::{DayStatistic, FailFilter, FailedRecipient, TaskDay};
 pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
 pub use tasks::{Task, TaskFilter, TaskRefusal};
 pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
+pub use tracking::{ClickRecord, DeliveryOwner, Hit, LinkStat, TaskTracking, TrackFilter, TrackedRecipient};
 
 #[derive(Clone)]
 pub enum Store {

@@ -483,6 +483,21 @@ pub async fn dkimpy_verdicts(dir: &std::path::Path, message: &[u8], records: &[(
 }
 
 /// Adds the manager `boss` (password `bosspw`), who adds the domains.
+/// Waits (a minute at most) until a task has sent everything (`send_status`
+/// 3); its 6.1 row.
+pub async fn task_done(app: &TestApp, user: &str, password: &str, id: &str) -> Answer {
+    for _ in 0..600 {
+        let t = app
+            .api("task.php", user, password, &format!("do=task-list&id={id}"))
+            .await;
+        if t.element("send_status").as_deref() == Some("3") {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("task {id} did not complete within a minute");
+}
+
 pub async fn add_manager(app: &TestApp) {
     app.admin_ok(&["manager", "add", "--username", "boss", "--password", "bosspw"])
         .await;

@@ -8,8 +8,11 @@ mod bs;
 mod mloperate;
 pub mod params;
 pub mod reply;
+mod stats;
+mod stream;
 mod task;
 mod template;
+mod track;
 pub mod xml;
 
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +55,13 @@ enum Script {
     Template,
     Bs,
     Task,
+    Track,
+    TrackExport,
+    Statistic,
+    FailExport,
+    FailExportAll,
+    Stask,
+    Deduction,
 }
 
 impl Script {
@@ -62,6 +72,13 @@ impl Script {
             "template.php" => Some(Script::Template),
             "bs.php" => Some(Script::Bs),
             "task.php" => Some(Script::Task),
+            "track.php" => Some(Script::Track),
+            "trackexport.php" => Some(Script::TrackExport),
+            "statistic.php" => Some(Script::Statistic),
+            "failexport.php" => Some(Script::FailExport),
+            "failexportall.php" => Some(Script::FailExportAll),
+            "stask.php" => Some(Script::Stask),
+            "deduction.php" => Some(Script::Deduction),
             _ => None,
         }
     }
@@ -75,14 +92,21 @@ impl Script {
             Script::Template => Some(template::OPERATIONS),
             Script::Bs => Some(bs::OPERATIONS),
             Script::Task => Some(task::OPERATIONS),
+            Script::Track => Some(track::OPERATIONS),
+            Script::TrackExport
+            | Script::Statistic
+            | Script::FailExport
+            | Script::FailExportAll
+            | Script::Stask
+            | Script::Deduction => None,
         }
     }
 
     /// Which kind of account a request must authenticate as.
     fn role(self, op: Option<&str>, params: &Params) -> Role {
         match self {
-            Script::Account | Script::Mloperate | Script::Template | Script::Task => Role::Customer,
             Script::Bs => bs::role(op, params),
+            _ => Role::Customer,
         }
     }
 
@@ -195,6 +219,13 @@ async fn run(
         Script::Template => template::call(call).await,
         Script::Bs => bs::call(call).await,
         Script::Task => task::call(call).await,
+        Script::Track => track::call(call).await,
+        Script::TrackExport => track::export(call).await,
+        Script::Statistic => stats::statistic(call).await,
+        Script::FailExport => stats::failexport(call, false).await,
+        Script::FailExportAll => stats::failexport(call, true).await,
+        Script::Stask => stats::stask(call).await,
+        Script::Deduction => stats::deduction(call).await,
     }
 }
 
