@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod compat;
 pub mod tracking;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -28,6 +29,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(compat::router())
         .merge(tracking::router())
+        .merge(web::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn(observe))

@@ -109,24 +109,12 @@ impl DkimKey {
 
     /// The TXT value: `v=DKIM1; k=rsa; p=…`.
     pub fn txt_value(&self) -> String {
-        format!("v=DKIM1; k={}; p={}", self.algorithm.as_str(), self.public_base64)
+        txt_value(self.algorithm, &self.public_base64)
     }
 
-    /// The zone-file line of the key for `domain` (A-labels):
-    /// `SELECTOR._domainkey.DOMAIN. IN TXT "…" "…"`, the value split into
-    /// quoted strings of at most 255 characters (one DNS character-string each).
+    /// The zone-file line of the key for `domain`: [`zone_line`].
     pub fn zone_line(&self, domain: &str) -> String {
-        let value = self.txt_value();
-        let strings: Vec<String> = value
-            .as_bytes()
-            .chunks(255)
-            .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-            .collect();
-        format!(
-            "{}._domainkey.{domain}. IN TXT {}",
-            self.selector,
-            strings.join(" ")
-        )
+        zone_line(&self.selector, self.algorithm, &self.public_base64, domain)
     }
 }
 
@@ -309,6 +297,24 @@ fn closing_semicolon_unfolded(header: String) -> String {
         Some(head) => format!("{head};\r\n"),
         None => header,
     }
+}
+
+/// The TXT value of a public key: `v=DKIM1; k=rsa; p=…`.
+pub fn txt_value(algorithm: DkimAlgorithm, public_base64: &str) -> String {
+    format!("v=DKIM1; k={}; p={public_base64}", algorithm.as_str())
+}
+
+/// The zone-file line of a public key for `domain` (A-labels):
+/// `SELECTOR._domainkey.DOMAIN. IN TXT "v=DKIM1; k=…; p=…"`, the value split
+/// into quoted strings of at most 255 characters (one DNS character-string each).
+pub fn zone_line(selector: &str, algorithm: DkimAlgorithm, public_base64: &str, domain: &str) -> String {
+    let value = txt_value(algorithm, public_base64);
+    let strings: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    format!("{selector}._domainkey.{domain}. IN TXT {}", strings.join(" "))
 }
 
 #[cfg(test)]

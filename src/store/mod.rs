@@ -4,6 +4,7 @@
 //! differ, the code branches on [`Store`] openly. Nothing of sqlx leaks upward.
 
 mod accounts;
+mod console;
 mod deliveries;
 mod files;
 mod lists;
@@ -28,6 +29,7 @@ use sqlx::{Database, Transaction};
 use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
+pub use console::{CustomerRow, DayFigures, ProviderFigures, Session};
 pub use deliveries::{Claimed, Outcome};
 pub use files::{FileCursor, Files};
 pub use lists::{

@@ -168,21 +168,55 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     };
     let label = RouteLabel(format!("{}{script_name}", root.prefix()));
     let (parts, body) = req.into_parts();
-    let tmp_dir = app.config.data_dir.join("tmp");
-    let (file, files) = script.upload_limits(&app);
-    let limits = Limits {
-        form: FORM_LIMIT,
-        file,
-        files,
-        tmp_dir: &tmp_dir,
-    };
-    let params = Params::read(parts.uri.query(), &parts.headers, body, &limits).await;
+    let params = read_params(&app, &script_name, parts.uri.query(), &parts.headers, body).await;
     let mut response = match run(&app, root, script, ip, &parts.headers, &params).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
     response.extensions_mut().insert(label);
     response
+}
+
+/// The web console's forms run the API's own operations: one rule for
+/// each thing, whichever door it comes in by. `params` as from
+/// [`read_params`].
+pub async fn console_call(app: &App, account_id: i64, script: &str, op: &str, params: &Params) -> ApiResult {
+    let call = Call {
+        app,
+        account_id,
+        op,
+        params,
+    };
+    if let Some(e) = &params.body_error {
+        return Err(e.clone());
+    }
+    match Script::from_path(script) {
+        Some(Script::Mloperate) => mloperate::call(call).await,
+        Some(Script::Template) => template::call(call).await,
+        Some(Script::Task) => task::call(call).await,
+        _ => Err(ApiError::new(Code::UnknownDo)),
+    }
+}
+
+/// Reads a request's parameters with the upload limits of `script`.
+pub async fn read_params(
+    app: &App,
+    script: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Params {
+    let tmp_dir = app.config.data_dir.join("tmp");
+    let (file, files) = Script::from_path(script)
+        .unwrap_or(Script::Mloperate)
+        .upload_limits(app);
+    let limits = Limits {
+        form: FORM_LIMIT,
+        file,
+        files,
+        tmp_dir: &tmp_dir,
+    };
+    Params::read(query, headers, body, &limits).await
 }
 
 async fn run(

@@ -7,6 +7,7 @@ use super::stream::{Batch, STREAM_BATCH, streamed, text_export};
 use super::xml::Xml;
 use crate::app::App;
 use crate::store::{Task, TaskFilter, TrackFilter};
+use crate::tracking::ratio;
 
 pub const OPERATIONS: &[&str] = &["overview", "open-detail", "click-detail", "link-stat"];
 
@@ -62,16 +63,6 @@ async fn link_of(c: &Call<'_>, task: &Task) -> Result<Option<i64>, ApiError> {
         return Err(ApiError::new(Code::NotFound));
     }
     Ok(Some(link))
-}
-
-/// `part / whole × 100` with two decimals, rounded half up; `0.00` when
-/// `whole` is 0.
-pub fn ratio(part: i64, whole: i64) -> String {
-    if whole <= 0 {
-        return "0.00".to_string();
-    }
-    let hundredths = (part.max(0) as i128 * 20_000 + whole as i128) / (2 * whole as i128);
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 fn link_stats(x: &mut Xml, app: &App, links: &[crate::store::LinkStat]) {
@@ -308,20 +299,4 @@ pub async fn export(c: Call<'_>) -> ApiResult {
         w,
         address_lines,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ratio;
-
-    #[test]
-    fn ratios_have_two_decimals_rounded_half_up() {
-        assert_eq!(ratio(0, 0), "0.00");
-        assert_eq!(ratio(1, 3), "33.33");
-        assert_eq!(ratio(2, 3), "66.67");
-        assert_eq!(ratio(1, 8), "12.50");
-        assert_eq!(ratio(1, 1), "100.00");
-        assert_eq!(ratio(1, 200_000), "0.00");
-        assert_eq!(ratio(1, 20_000), "0.01");
-    }
 }
