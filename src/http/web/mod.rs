@@ -201,7 +201,7 @@ impl Ctx {
             }
         });
         let common = minijinja::context! {
-            tr => Value::from_iter(self.lang.strings()),
+            tr => Value::from(self.lang.strings()),
             lang => self.lang.code(),
             me => me,
         };
