@@ -91,6 +91,8 @@ impl App {
 /// A running server (HTTP and engine).
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where the bounce listener listens, when it runs.
+    pub bounce_addr: Option<SocketAddr>,
     pub app: App,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
@@ -121,8 +123,17 @@ impl Running {
         let http = tokio::spawn(crate::http::serve(app.clone(), listener, async move {
             let _ = http_stop.wait_for(|s| *s).await;
         }));
+        let bounces = crate::bounce::listener::bind(&app).await?;
+        let bounce_addr = bounces.as_ref().map(|l| l.local_addr()).transpose()?;
         let (hits_stop, hits_stopped) = watch::channel(false);
         let hits = tokio::spawn(crate::tracking::write_hits(app.clone(), hits_stopped));
+        if let Some(listener) = bounces {
+            tokio::spawn(crate::bounce::listener::run(
+                app.clone(),
+                listener,
+                stopped.clone(),
+            ));
+        }
         let engine = if engine {
             tokio::spawn(crate::engine::run(app.clone(), stopped))
         } else {
@@ -130,6 +141,7 @@ impl Running {
         };
         Ok(Running {
             addr,
+            bounce_addr,
             app,
             stop,
             http,

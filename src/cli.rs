@@ -339,6 +339,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = Shutdown::install()?;
             let app = App::init(config).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
+            if let Some(listener) = crate::bounce::listener::bind(&app).await? {
+                tokio::spawn(crate::bounce::listener::run(
+                    app.clone(),
+                    listener,
+                    stopped.clone(),
+                ));
+            }
             let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
             tracing::info!("qunfa worker running ({})", app.store.backend());
             shutdown.wait().await;

@@ -37,6 +37,9 @@ pub struct Settings {
     /// Domain of the per-delivery (VERP) bounce addresses; default: the HELO name.
     #[arg(long, env = "QUNFA_BOUNCE_DOMAIN", global = true, value_name = "DOMAIN")]
     pub bounce_domain: Option<String>,
+    /// Address the inbound SMTP listener for bounces and complaints listens on, e.g. `0.0.0.0:25`.
+    #[arg(long, env = "QUNFA_BOUNCE_LISTEN", global = true, value_name = "ADDR")]
+    pub bounce_listen: Option<String>,
     /// Connections and messages per second per recipient domain, e.g. `qq.com=5/20,*=10/0`.
     #[arg(long, env = "QUNFA_DOMAIN_LIMITS", global = true, value_name = "LIST")]
     pub domain_limits: Option<String>,
@@ -117,6 +120,8 @@ pub struct Config {
     pub helo_name: String,
     /// Envelope senders are `bounce+TOKEN@` this domain (lower case).
     pub bounce_domain: String,
+    /// Where reports addressed to the bounce domain are received (off when unset).
+    pub bounce_listen: Option<SocketAddr>,
     pub domain_limits: Vec<DomainLimit>,
     /// A worker's claim on deliveries lasts this long unless renewed.
     pub delivery_lease: Duration,
@@ -190,6 +195,17 @@ impl Settings {
         };
 
         let smtp_relay = given(&self.smtp_relay).map(parse_relay).transpose()?;
+
+        let bounce_listen = given(&self.bounce_listen)
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| {
+                    bad(
+                        "QUNFA_BOUNCE_LISTEN",
+                        format!("'{a}' is not an address like 0.0.0.0:25"),
+                    )
+                })
+            })
+            .transpose()?;
 
         let retry_delays = match given(&self.retry_delays) {
             None => ["5m", "10m", "30m", "1h", "2h", "4h"]
@@ -347,6 +363,7 @@ impl Settings {
             delivery_lease,
             helo_name,
             bounce_domain,
+            bounce_listen,
             domain_limits,
             files_dir,
             import_max,
@@ -559,6 +576,10 @@ mod tests {
             (
                 settings(|s| s.scanner_window = Some("10y".into())),
                 "QUNFA_SCANNER_WINDOW",
+            ),
+            (
+                settings(|s| s.bounce_listen = Some("port 25".into())),
+                "QUNFA_BOUNCE_LISTEN",
             ),
             (
                 settings(|s| s.trusted_proxies = Some("10.0.0.0/8, proxy".into())),

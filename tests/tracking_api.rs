@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::smtp::{Act, ServerOptions, SmtpServer};
+use common::smtp::{Act, SmtpServer};
 use common::*;
 use mail_parser::MessageParser;
 
@@ -190,16 +190,12 @@ fn users(a: &Answer) -> Vec<HashMap<String, String>> {
 }
 
 async fn start(backend: Backend) -> Option<(TestApp, SmtpServer)> {
-    let sink = SmtpServer::start(ServerOptions::default()).await;
-    let relay = format!("127.0.0.1:{}", sink.port());
-    let app = TestApp::start_with(backend, move |s| {
-        s.smtp_relay = Some(relay.clone());
+    TestApp::start_relaying(backend, |s| {
         // The hits below come right after delivery; none is a scanner's by time.
         s.scanner_window = Some("0s".into());
         s.trusted_proxies = Some("127.0.0.1".into());
     })
-    .await?;
-    Some((app, sink))
+    .await
 }
 
 async fn every_report_agrees_with_the_campaign(backend: Backend) {
@@ -584,13 +580,8 @@ async fn every_report_agrees_with_the_campaign(backend: Backend) {
 /// Hits within QUNFA_SCANNER_WINDOW of delivery are a scanner's: counted
 /// in the totals, never unique; and none is lost when the server stops.
 async fn early_hits_are_scanners_and_none_is_lost_on_stop(backend: Backend) {
-    let sink = SmtpServer::start(ServerOptions::default()).await;
-    let relay = format!("127.0.0.1:{}", sink.port());
-    let Some(mut app) = TestApp::start_with(backend, move |s| {
-        s.smtp_relay = Some(relay.clone());
-        s.scanner_window = Some("1h".into());
-    })
-    .await
+    let Some((mut app, sink)) =
+        TestApp::start_relaying(backend, |s| s.scanner_window = Some("1h".into())).await
     else {
         return;
     };

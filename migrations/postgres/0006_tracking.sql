@@ -89,3 +89,6 @@ ALTER TABLE daily_stats ADD COLUMN complaint BIGINT NOT NULL DEFAULT 0;
 
 -- 2.3: failed addresses of a customer by the time they were recorded.
 CREATE INDEX deliveries_failed ON deliveries (customer_id, finished_at, id) WHERE state = 'failed';
+
+-- A complaint (ARF) about a delivered message is counted once.
+ALTER TABLE deliveries ADD COLUMN complained BOOLEAN NOT NULL DEFAULT FALSE;

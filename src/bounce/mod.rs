@@ -8,6 +8,7 @@
 
 mod dsn;
 mod judge;
+pub mod listener;
 mod message;
 mod report;
 mod rules;

@@ -4,6 +4,7 @@
 //! differ, the code branches on [`Store`] openly. Nothing of sqlx leaks upward.
 
 mod accounts;
+mod bounces;
 mod console;
 mod deliveries;
 mod files;
@@ -29,6 +30,7 @@ use sqlx::{Database, Transaction};
 use crate::config::DatabaseUrl;
 
 pub use accounts::{NewCustomer, StoredCredential};
+pub use bounces::Applied;
 pub use console::{CustomerRow, DayFigures, ProviderFigures, Session};
 pub use deliveries::{Claimed, Outcome};
 pub use files::{FileCursor, Files};

@@ -250,6 +250,22 @@ impl TestApp {
         Some(app)
     }
 
+    /// Like [`TestApp::start_with`], relaying all mail to a fresh SMTP test
+    /// server, which comes back with the app.
+    pub async fn start_relaying(
+        backend: Backend,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> Option<(TestApp, smtp::SmtpServer)> {
+        let sink = smtp::SmtpServer::start(smtp::ServerOptions::default()).await;
+        let relay = format!("127.0.0.1:{}", sink.port());
+        let app = TestApp::start_with(backend, move |s| {
+            s.smtp_relay = Some(relay.clone());
+            tweak(s);
+        })
+        .await?;
+        Some((app, sink))
+    }
+
     /// The settings this app runs with (listening on a free port).
     pub fn settings(&self) -> Settings {
         let mut s = Settings {
@@ -283,6 +299,15 @@ impl TestApp {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("clean stop");
         }
+    }
+
+    /// Where the bounce listener listens (QUNFA_BOUNCE_LISTEN set).
+    pub fn bounce_addr(&self) -> std::net::SocketAddr {
+        self.running
+            .as_ref()
+            .expect("running")
+            .bounce_addr
+            .expect("a bounce listener")
     }
 
     /// The running application, for tests of parts below the HTTP edge.
