@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# API benchmark (issue 9): p50/p99 latency and requests/s of vendor-API
+# reads under CONNS concurrent clients (wrk --latency), on a list of N
+# addresses (default 1,000,000) imported through the real path, qunfa on
+# SQLite: ml-addr-list page 1 and a deep page (10,000 of 50 rows, or the
+# middle of a smaller list), task-list, and track.php overview. Beside each,
+# in the same run, nginx serving the same answer's bytes as a static file
+# (the cost of HTTP itself, the floor no application server goes below).
+#   N=200000 D=5s bench/api.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+D=${D:-10s}
+CONNS=${CONNS:-64}
+export PATH=$PATH:/usr/sbin
+for tool in wrk nginx curl python3; do
+  if ! command -v "$tool" >/dev/null; then
+    pkg=$tool; [ "$tool" = nginx ] && pkg=nginx-light
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
+  fi
+done
+cargo build --release --locked -q
+BIN=$PWD/target/release/qunfa
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PORT=$(free_port)
+export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
+"$BIN" admin customer add --username shop --password pw >/dev/null
+"$BIN" admin service set --username shop --quota 10 >/dev/null
+"$BIN" admin manager add --username boss --password pw >/dev/null
+"$BIN" serve 2>"$WORK/serve.log" &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+MD5=$(printf pw | md5sum | cut -c1-32)
+API="http://127.0.0.1:$PORT/mm-ms/api"
+AUTH="username=shop&password=$MD5"
+python3 bench/gen_addresses.py "$N" >"$WORK/list.txt"
+curl -sf "$API/mloperate.php?$AUTH&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
+curl -sf "$API/mloperate.php?$AUTH&do=ml-addr-add-file" -F list_id=1 -F "file=@$WORK/list.txt" >/dev/null
+while [ "$("$BIN" admin import status --id 1 | sed -n 2p | cut -f5)" != done ]; do sleep 0.5; done
+curl -sf "$API/template.php?$AUTH&do=add-tpl" -F name=t -F subject=s --form-string 'content=<a href="https://a.cn/">a</a>' >/dev/null
+curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
+curl -sf "$API/bs.php?$AUTH&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+curl -sf "$API/task.php?$AUTH&do=add-task&tpl_id=1&maillist_id=1&send_account=news@shop.test&status=-1&time=2099-01-01%2010:00&track_status=2" | grep -q success
+
+ROWS=$(curl -sf "$API/mloperate.php?$AUTH&do=maillist-detail&id=1" | sed -n 's:.*<count>\([0-9]*\)</count>.*:\1:p')
+DEEP=$(( ROWS / 50 < 10000 ? ROWS / 100 : 10000 ))
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx" "$WORK/root"
+sed -e "s#PORT#$NGINX_PORT#; s#PIDFILE#$WORK/nginx/pid#; s#TMPDIR#$WORK/nginx#g; s#ROOT#$WORK/root#" bench/nginx-static.conf >"$WORK/nginx.conf"
+nginx -c "$WORK/nginx.conf" -p "$WORK/nginx" &
+PIDS+=($!)
+sleep 0.3
+
+# p50 p99 (ms) and requests/s of a wrk run
+load() {
+  wrk -t2 -c"$CONNS" -d"$D" --latency "$1" >"$WORK/wrk.out" 2>&1
+  if grep -q "Non-2xx" "$WORK/wrk.out"; then cat "$WORK/wrk.out" >&2; exit 1; fi
+  python3 - "$WORK/wrk.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+p50 = ms(re.search(r"50%\s+(\S+)", t).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+print(f"{p50:.2f} {p99:.2f} {rps:.0f}")
+PY
+}
+echo "API under wrk -t2 -c$CONNS -d$D --latency; list of $ROWS addresses; qunfa on SQLite"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr)"
+printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "call" "p50 ms" "p99 ms" "req/s" "nginx p50" "p99" "req/s"
+for spec in "ml-addr-list page 1|do=ml-addr-list&list_id=1&page=1" \
+            "ml-addr-list page $DEEP|do=ml-addr-list&list_id=1&page=$DEEP" \
+            "task-list|do=task-list" \
+            "track overview|do=overview&id=1"; do
+  name=${spec%%|*}; q=${spec#*|}
+  script=mloperate.php
+  case "$q" in do=task-list) script=task.php;; do=overview*) script=track.php;; esac
+  url="$API/$script?$AUTH&$q"
+  file="$(echo "$name" | tr ' ' '_').xml"
+  curl -sf "$url" >"$WORK/root/$file"
+  read -r Q50 Q99 QRPS < <(load "$url")
+  read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
+  printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"
+done
