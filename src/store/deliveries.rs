@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::tasks::settle_stopped;
 use super::{Arg, Store, StoreResult, WritePool, ledger_row, move_credits, on_pool};
 use crate::domain::accounts::LedgerKind;
 use crate::domain::tasks::SendStatus;
@@ -71,7 +72,14 @@ pub enum Outcome {
     /// Not attempted: the day's allowance is used up (H-2 `day`); back in
     /// the queue until `retry_at`, this claim not counted as an attempt.
     Postponed { retry_at: i64 },
+    /// Not attempted: its task stopped sending (paused, cancelled, deleted)
+    /// while the message waited for its turn. Back in the queue of a paused
+    /// task, or cancelled with its task; this claim not counted as an attempt.
+    Withheld,
 }
+
+/// recipients, sent, failed, skipped, reserved, send_status, ident, deleted_at
+type TaskState = (i64, i64, i64, i64, i64, i64, String, Option<i64>);
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
      var5, var6, var7, var8, var9, var10, attempts";
@@ -192,7 +200,10 @@ impl Store {
 
     /// Records an attempt's outcome, and with it the task's and the day's
     /// counters; completes the task when this was its last open delivery,
-    /// giving back the credits it reserved and did not use.
+    /// giving back the credits it reserved and did not use. A task paused
+    /// meanwhile completes too when nothing is left to send; a cancelled or
+    /// deleted one gets back what its messages in flight held once the last
+    /// of them lands (H-2).
     pub async fn record_outcome(
         &self,
         claimed: &Claimed,
@@ -205,9 +216,12 @@ impl Store {
             Store::Postgres(_) => " FOR UPDATE",
         };
         let task_sql = format!(
-            "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident \
-             FROM tasks WHERE id = $1{lock}"
+            "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident, \
+             deleted_at FROM tasks WHERE id = $1{lock}"
         );
+        if let Outcome::Withheld = outcome {
+            return self.withhold(claimed, now, &task_sql).await;
+        }
         if let Outcome::Postponed { retry_at } = outcome {
             self.write(
                 "UPDATE deliveries SET state = 'queued', next_attempt = $1, attempts = attempts - 1, lease_until = 0 \
@@ -232,7 +246,7 @@ impl Store {
                 Outcome::Failed { sender, class, code, status, text } => {
                     ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
                 }
-                Outcome::Postponed { .. } => unreachable!("recorded above"),
+                Outcome::Postponed { .. } | Outcome::Withheld => unreachable!("recorded above"),
             };
             let changed = sqlx::query(
                 "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
@@ -297,15 +311,51 @@ impl Store {
                 .bind(failed)
                 .execute(&mut *tx)
                 .await?;
-            let (recipients, sent_count, error_count, skipped, reserved, status, ident): (i64, i64, i64, i64, i64, i64, String) =
+            let (recipients, sent_count, error_count, skipped, reserved, status, ident, deleted): TaskState =
                 sqlx::query_as(sqlx::AssertSqlSafe(task_sql)).bind(claimed.task_id).fetch_one(&mut *tx).await?;
-            if status == SendStatus::Sending.code() && sent_count + error_count + skipped >= recipients {
-                sqlx::query("UPDATE tasks SET send_status = 3, time_end = $1, reserved = 0 WHERE id = $2")
-                    .bind(now)
-                    .bind(claimed.task_id)
-                    .execute(&mut *tx)
-                    .await?;
+            let status = SendStatus::from_code(status);
+            let stopped = status == Some(SendStatus::Cancelled) || deleted.is_some();
+            let going = matches!(status, Some(SendStatus::Sending | SendStatus::Paused));
+            if !stopped && going && sent_count + error_count + skipped >= recipients {
+                sqlx::query(
+                    "UPDATE tasks SET send_status = 3, time_end = $1, reserved = 0, service_paused = $2 WHERE id = $3",
+                )
+                .bind(now)
+                .bind(false)
+                .bind(claimed.task_id)
+                .execute(&mut *tx)
+                .await?;
                 move_credits!(tx, claimed.customer_id, claimed.task_id, -reserved, now, format!("task {ident} done: unused reservation"));
+            } else if stopped {
+                settle_stopped!(tx, claimed.customer_id, claimed.task_id, reserved, ident, now);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Gives back a claim its worker did not attempt because the task
+    /// stopped sending: to the queue of a paused task, or cancelled with a
+    /// cancelled or deleted one, which then settles.
+    async fn withhold(&self, claimed: &Claimed, now: i64, task_sql: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (_, _, _, _, reserved, status, ident, deleted): TaskState =
+                sqlx::query_as(sqlx::AssertSqlSafe(task_sql.to_string())).bind(claimed.task_id).fetch_one(&mut *tx).await?;
+            let stopped = status == SendStatus::Cancelled.code() || deleted.is_some();
+            let changed = sqlx::query(
+                "UPDATE deliveries SET state = $1, attempts = attempts - 1, lease_until = 0, finished_at = $2 \
+                 WHERE id = $3 AND state = 'sending' AND attempts = $4",
+            )
+            .bind(if stopped { "cancelled" } else { "queued" })
+            .bind(stopped.then_some(now))
+            .bind(claimed.id)
+            .bind(claimed.attempts)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if stopped && changed > 0 {
+                settle_stopped!(tx, claimed.customer_id, claimed.task_id, reserved, ident, now);
             }
             tx.commit().await?;
             Ok(())
