@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use tokio::sync::{Semaphore, watch};
@@ -28,6 +28,10 @@ const BATCH: i64 = 256;
 /// Messages in flight at once per worker.
 const CONCURRENCY: usize = 32;
 const IDLE: Duration = Duration::from_millis(500);
+/// How long a worker trusts what it last heard of a task's state: a pause
+/// or cancel stops a batch already claimed within this time, without a
+/// query per message.
+const GATE_FRESH: Duration = Duration::from_millis(500);
 
 /// What every message of one task shares, prepared once.
 struct TaskContext {
@@ -36,6 +40,45 @@ struct TaskContext {
     /// A `day` service: each message takes a credit of today's allowance
     /// when it is handed to SMTP, and gets it back if it fails for good.
     day_type: bool,
+    /// Whether the task still sends.
+    gate: TaskGate,
+}
+
+/// Whether a task still sends (2, not deleted), as the store said at most
+/// [`GATE_FRESH`] ago: asked before each message of a claimed batch goes
+/// to SMTP, since the batch may take long and the task be paused,
+/// cancelled or deleted meanwhile (D-20).
+struct TaskGate {
+    task: i64,
+    seen: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+impl TaskGate {
+    fn new(task: i64) -> TaskGate {
+        TaskGate {
+            task,
+            seen: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn open(&self, app: &App) -> bool {
+        let mut seen = self.seen.lock().await;
+        if let Some((at, open)) = *seen
+            && at.elapsed() < GATE_FRESH
+        {
+            return open;
+        }
+        let open = match app.store.task_sending(self.task).await {
+            Ok(open) => open,
+            Err(e) => {
+                // The claim was made for a sending task: keep to it.
+                tracing::warn!(task = self.task, error = %e, "checking whether a task still sends");
+                true
+            }
+        };
+        *seen = Some((Instant::now(), open));
+        open
+    }
 }
 
 struct Sender {
@@ -207,10 +250,34 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
         }
     }
     let mail_from = ctx.prepared.envelope_sender(d.id);
-    let attempt = mailer.send(&sender.route, &mail_from, to.ascii(), &message).await;
+    let wanted = async || ctx.gate.open(app).await;
+    let attempt = mailer
+        .send_if(&sender.route, &mail_from, to.ascii(), &message, wanted)
+        .await;
+    let outcome = match attempt {
+        Some(attempt) => outcome_of(app, d, from, attempt),
+        None => Outcome::Withheld,
+    };
+    // H-2 `day`: only an accepted message keeps its credit; one deferred
+    // takes a credit again when it is retried.
+    if ctx.day_type
+        && !matches!(outcome, Outcome::Sent { .. })
+        && let Err(e) = app
+            .store
+            .give_day_credit(d.customer_id, d.task_id, app.clock.now())
+            .await
+    {
+        tracing::error!(error = %e, "giving back a day credit");
+    }
+    outcome
+}
+
+/// What an attempt's reply means for the delivery: sent, deferred until
+/// the next retry, or failed with its class (H-4 after the last retry).
+fn outcome_of(app: &App, d: &Claimed, from: String, attempt: Attempt) -> Outcome {
     let code = attempt.reply().map(|r| i64::from(r.code));
     let status = attempt.status().map(|s| s.to_string()).unwrap_or_default();
-    let outcome = match attempt {
+    match attempt {
         Attempt::Sent { .. } => Outcome::Sent {
             sender: from,
             code: code.unwrap_or(250),
@@ -243,19 +310,7 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
                 },
             }
         }
-    };
-    // H-2 `day`: only an accepted message keeps its credit; one deferred
-    // takes a credit again when it is retried.
-    if ctx.day_type
-        && !matches!(outcome, Outcome::Sent { .. })
-        && let Err(e) = app
-            .store
-            .give_day_credit(d.customer_id, d.task_id, app.clock.now())
-            .await
-    {
-        tracing::error!(error = %e, "giving back a day credit");
     }
-    outcome
 }
 
 fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
@@ -363,5 +418,6 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
         prepared,
         senders,
         day_type,
+        gate: TaskGate::new(task_id),
     })
 }
