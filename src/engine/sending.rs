@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::app::App;
 use crate::delivery::{Attempt, Credentials, Mailer, Route};
@@ -98,11 +98,12 @@ impl TaskContext {
 /// Runs until `stop` turns true.
 pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
     let mut contexts: HashMap<i64, Arc<TaskContext>> = HashMap::new();
+    let recorder = Recorder::start(app.clone());
     loop {
         if *stop.borrow() {
             return;
         }
-        match step(&app, &mailer, &mut contexts).await {
+        match step(&app, &mailer, &recorder, &mut contexts).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => tracing::error!(error = %e, "delivery worker"),
@@ -119,6 +120,7 @@ pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>)
 async fn step(
     app: &App,
     mailer: &Arc<Mailer>,
+    recorder: &Recorder,
     contexts: &mut HashMap<i64, Arc<TaskContext>>,
 ) -> anyhow::Result<usize> {
     let now = app.clock.now();
@@ -166,23 +168,18 @@ async fn step(
                         status: String::new(),
                         text: format!("not sent: {e}"),
                     };
-                    app.store
-                        .record_outcome(&d, &outcome, app.clock.now(), &today(app))
-                        .await?;
+                    recorder.record(d, outcome).await?;
                     continue;
                 }
             },
         };
         let permit = gate.clone().acquire_owned().await?;
-        let (app, mailer) = (app.clone(), mailer.clone());
+        let (app, mailer, recorder) = (app.clone(), mailer.clone(), recorder.clone());
         running.push(tokio::spawn(async move {
             let outcome = deliver(&app, &mailer, &ctx, &d).await;
-            let result = app
-                .store
-                .record_outcome(&d, &outcome, app.clock.now(), &today(&app))
-                .await;
+            // The next message may start while this outcome is written.
             drop(permit);
-            result
+            recorder.record(d, outcome).await
         }));
     }
     let mut result = Ok(n);
@@ -194,6 +191,51 @@ async fn step(
         }
     }
     result
+}
+
+/// An outcome on its way to the store, and whom to tell when it is there.
+type Landed = (Claimed, Outcome, oneshot::Sender<Result<(), String>>);
+
+/// Records the outcomes of this worker's messages as soon as they land:
+/// those that land while one transaction is written go together in the
+/// next (one transaction each could not keep up with the messages: SQLite
+/// has one writer, and each transaction is several round trips).
+#[derive(Clone)]
+struct Recorder(mpsc::Sender<Landed>);
+
+/// Outcomes written in one transaction at most.
+const GROUP: usize = 64;
+
+impl Recorder {
+    fn start(app: App) -> Recorder {
+        let (sender, mut landing) = mpsc::channel::<Landed>(BATCH as usize);
+        tokio::spawn(async move {
+            let mut landed = Vec::with_capacity(GROUP);
+            while landing.recv_many(&mut landed, GROUP).await > 0 {
+                let outcomes: Vec<(&Claimed, &Outcome)> = landed.iter().map(|(d, o, _)| (d, o)).collect();
+                let result = app
+                    .store
+                    .record_outcomes(&outcomes, app.clock.now(), &today(&app))
+                    .await
+                    .map_err(|e| e.to_string());
+                drop(outcomes);
+                for (_, _, tell) in landed.drain(..) {
+                    let _ = tell.send(result.clone());
+                }
+            }
+        });
+        Recorder(sender)
+    }
+
+    /// Hands an outcome over and waits until it is recorded.
+    async fn record(&self, d: Claimed, outcome: Outcome) -> anyhow::Result<()> {
+        let stopped = || anyhow!("the outcome recorder stopped");
+        let (tell, told) = oneshot::channel();
+        self.0.send((d, outcome, tell)).await.map_err(|_| stopped())?;
+        told.await
+            .map_err(|_| stopped())?
+            .map_err(|e| anyhow!("recording outcomes: {e}"))
+    }
 }
 
 /// Stops a background task when its owner goes, whichever way it goes.
