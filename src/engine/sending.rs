@@ -186,7 +186,7 @@ async fn step(
     for r in running {
         match r.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e.into()),
+            Ok(Err(e)) => result = Err(e),
             Err(e) => result = Err(e.into()),
         }
     }
