@@ -325,11 +325,19 @@ async fn the_service_pauses_and_resumes_its_running_tasks(backend: Backend) {
     }
     assert_eq!(available(&app).await, 100 - 22);
 
-    // A task the user paused stays paused when the service comes back.
+    // A task the user pauses stays paused when the service comes back,
+    // even one the service had paused first.
     let mine = add(&app, "status=2").await;
     wait_status(&app, &mine, "2").await;
-    assert_eq!(admin_task(&app, "pause", &mine).await.code, 0);
     service("disabled").await;
+    wait_status(&app, &mine, "-2").await;
+    let out = admin_task(&app, "pause", &mine).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\t-2\tpaused\t"),
+        "now the user's: {}",
+        out.stdout
+    );
     service("enabled").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(status(&app, &mine).await, "-2", "the user's pause holds");
