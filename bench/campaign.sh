@@ -71,8 +71,11 @@ curl -sf "$API/task.php?username=shop&password=$MD5&do=add-task&tpl_id=1&maillis
 state() { curl -sf "$API/task.php?username=shop&password=$MD5&do=task-list&id=1" | sed -n 's:.*<send_status>\(-\?[0-9]*\)</send_status>.*:\1:p'; }
 while [ "$(state)" != 2 ] && [ "$(state)" != 3 ]; do sleep 0.05; done
 s0=$(now)
+# qunfa's CPU time (user + system, in clock ticks): a figure that holds on a shared machine.
+c0=$(awk '{print $14+$15}' "/proc/$SERVE/stat")
 while [ "$(state)" != 3 ]; do sleep 0.2; done
 s1=$(now)
+c1=$(awk '{print $14+$15}' "/proc/$SERVE/stat")
 RATE=$(python3 -c "print($N / ($s1 - $s0))")
 RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVE/status")
 SENT=$(curl -sf "$API/task.php?username=shop&password=$MD5&do=task-list&id=1" | sed -n 's:.*<send_count>\([0-9]*\)</send_count>.*:\1:p')
@@ -82,4 +85,6 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname 
 printf '%-44s %10s\n' "sender" "msg/s"
 printf '%-44s %10.0f\n' "smtp-source -s 8 -d -l 20480" "$REF"
 printf '%-44s %10.0f\n' "qunfa campaign (task start to done)" "$RATE"
+echo "qunfa CPU: $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) / $N * 1e6))") µs per message, \
+$(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) / ($s1 - $s0), 2))") cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ratio qunfa/smtp-source: $(python3 -c "print(round($RATE / $REF, 2))"); qunfa peak RSS ${RSS} MB; sent $SENT of $N"

@@ -15,7 +15,8 @@ use crate::domain::accounts::{
 };
 use crate::domain::email::EmailAddress;
 use crate::domain::senders::{self, AddDomainError, DomainName, Owner};
-use crate::store::{NewCustomer, SenderDomain, StoreError};
+use crate::domain::tasks::{self, Intervention, InterventionError};
+use crate::store::{NewCustomer, SenderDomain, StoreError, Task, TaskFilter};
 
 #[derive(Parser)]
 #[command(
@@ -97,6 +98,32 @@ enum Admin {
         #[command(subcommand)]
         command: DomainCmd,
     },
+    /// A customer's bulk-send tasks: list, pause, resume, cancel (D-20).
+    Task {
+        #[command(subcommand)]
+        command: TaskCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TaskCmd {
+    /// Lists a customer's tasks: state, counts, credits held.
+    List(UserArg),
+    /// Pauses a sending task: no new message starts (those in SMTP finish).
+    Pause(TaskArg),
+    /// Resumes a paused task.
+    Resume(TaskArg),
+    /// Cancels an unfinished task; what it had not sent is refunded.
+    Cancel(TaskArg),
+}
+
+#[derive(Args)]
+struct TaskArg {
+    #[arg(long)]
+    username: String,
+    /// The task's id (`id` of 6.1).
+    #[arg(long)]
+    id: i64,
 }
 
 #[derive(Subcommand)]
@@ -678,7 +705,59 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
         Admin::Manager { command } => operator(app, Role::Manager, command, now).await?,
         Admin::Agent { command } => operator(app, Role::Agent, command, now).await?,
         Admin::Domain { command } => domain(app, command, now).await?,
+        Admin::Task { command } => task(app, command, now).await?,
     }
+    Ok(())
+}
+
+const TASK_COLUMNS: &str =
+    "id\tident\tsend_status\tstate\tsend_time\trecipients\tsent\tfailed\tskipped\treserved";
+
+fn print_task(app: &App, t: &Task) {
+    let state = if t.service_paused {
+        format!("{} (service unusable)", t.status.name())
+    } else {
+        t.status.name().to_string()
+    };
+    println!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        t.id,
+        t.ident,
+        t.status.code(),
+        state,
+        app.clock.format_datetime(t.send_time),
+        t.recipients,
+        t.sent_count,
+        t.error_count,
+        t.skipped_count,
+        t.reserved
+    );
+}
+
+async fn task(app: &App, command: TaskCmd, now: i64) -> anyhow::Result<()> {
+    let (what, arg) = match command {
+        TaskCmd::List(u) => {
+            let c = customer_named(app, &u.username).await?;
+            println!("{TASK_COLUMNS}");
+            for t in app.store.tasks(c.id, &TaskFilter::default()).await? {
+                print_task(app, &t);
+            }
+            return Ok(());
+        }
+        TaskCmd::Pause(a) => (Intervention::Pause, a),
+        TaskCmd::Resume(a) => (Intervention::Resume, a),
+        TaskCmd::Cancel(a) => (Intervention::Cancel, a),
+    };
+    let c = customer_named(app, &arg.username).await?;
+    let id = arg.id;
+    let t = tasks::intervene(&app.store, c.id, id, what, now, app.clock.today())
+        .await
+        .map_err(|e| match e {
+            InterventionError::NotFound => anyhow!("unknown task {id} of customer '{}'", c.username),
+            e => anyhow!("task {id} of customer '{}': {e}", c.username),
+        })?;
+    println!("{TASK_COLUMNS}");
+    print_task(app, &t);
     Ok(())
 }
 

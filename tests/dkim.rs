@@ -5,6 +5,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::smtp::{ServerOptions, SmtpServer};
 use common::*;
 use qunfa::domain::senders::{DomainName, domain_signer};
 
@@ -173,7 +176,120 @@ async fn domains_are_administered_from_the_command_line(app: TestApp) {
     app.stop().await;
 }
 
+/// A task sent by the engine: what the receiving server got carries RSA
+/// and Ed25519 signatures that dkimpy accepts with the records
+/// `qunfa admin domain dkim` prints, covering List-Unsubscribe.
+async fn mail_the_engine_sends_verifies_independently(backend: Backend) {
+    let sink = SmtpServer::start(ServerOptions::default()).await;
+    let relay = format!("127.0.0.1:{}", sink.port());
+    let Some(app) = TestApp::start_with(backend, move |s| s.smtp_relay = Some(relay.clone())).await else {
+        return;
+    };
+    app.customer("acme", "pw", 10).await;
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["news@acme.cn"]).await;
+    add_template(
+        &app,
+        "acme",
+        &[
+            ("name", "spring"),
+            ("subject", "{{ fullname }}，春季促销"),
+            (
+                "content",
+                "<p>您好 {{ fullname }}, code {{ var1 }}</p><a href=\"https://shop.example/a?x=1&amp;y=2\">shop</a>",
+            ),
+            ("text_content", "您好 {{ fullname }},  code {{ var1 }}"),
+        ],
+    )
+    .await;
+    add_list(
+        &app,
+        "acme",
+        &[
+            "li@dest.cn;李雷;A1".to_string(),
+            "wang@dest.cn;王芳;B2".to_string(),
+        ],
+    )
+    .await;
+    let add = app
+        .api(
+            "task.php",
+            "acme",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_account=news@acme.cn&send_fullname=Acme&status=2&track_status=2&subs_link=1",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+    let got = sink.wait_for(2, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 2);
+
+    let printed = app.admin_ok(&["domain", "dkim", "--domain", "acme.cn"]).await;
+    let records: Vec<(String, String)> = printed.lines().map(parse_zone_line).collect();
+    assert_eq!(records.len(), 2, "{printed}");
+    let dir = tempfile::tempdir().unwrap();
+    for r in &got {
+        let raw = String::from_utf8_lossy(&r.data).into_owned();
+        let head = &raw[..raw.find("\r\n\r\n").expect("a header")];
+        assert!(head.contains("\r\nList-Unsubscribe: <http"), "{head}");
+        assert!(
+            head.contains("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{head}"
+        );
+        // Each signature names List-Unsubscribe and the one-click header among those it covers.
+        let signatures: Vec<String> = unfold(head)
+            .into_iter()
+            .filter(|h| h.to_ascii_lowercase().starts_with("dkim-signature:"))
+            .collect();
+        assert_eq!(signatures.len(), 2, "RSA and Ed25519: {head}");
+        for sig in &signatures {
+            let h = tag(sig, "h").to_ascii_lowercase();
+            let covered: Vec<&str> = h.split(':').map(str::trim).collect();
+            for header in ["from", "subject", "list-unsubscribe", "list-unsubscribe-post"] {
+                assert!(covered.contains(&header), "{header} not signed: {sig}");
+            }
+            assert_eq!(tag(sig, "d"), "acme.cn");
+        }
+        assert_eq!(
+            dkimpy_verdicts(dir.path(), &r.data, &records).await,
+            "pass pass",
+            "{raw}"
+        );
+        // A receiver that finds the unsubscribe link changed rejects both.
+        let tampered = raw.replacen("List-Unsubscribe: <http", "List-Unsubscribe: <https", 1);
+        assert_eq!(
+            dkimpy_verdicts(dir.path(), tampered.as_bytes(), &records).await,
+            "fail fail"
+        );
+    }
+    app.stop().await;
+}
+
+/// The header fields of a header block, continuation lines joined.
+fn unfold(head: &str) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        match fields.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => fields.push(line.to_string()),
+        }
+    }
+    fields
+}
+
+/// The value of tag `name` of a DKIM-Signature field, whitespace removed.
+fn tag(signature: &str, name: &str) -> String {
+    let value = signature.split_once(':').map_or("", |(_, v)| v);
+    value
+        .split(';')
+        .filter_map(|t| t.split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.chars().filter(|c| !c.is_whitespace()).collect())
+        .unwrap_or_default()
+}
+
 both_stores!(
     printed_records_verify_signatures_made_with_the_stored_keys,
     domains_are_administered_from_the_command_line,
 );
+
+both_stores!(by_backend; mail_the_engine_sends_verifies_independently);

@@ -341,16 +341,34 @@ impl Mailer {
     /// `rcpt` along `route`, waiting first for a slot and the pace of the
     /// recipient's domain group.
     pub async fn send(&self, route: &Route, mail_from: &str, rcpt: &str, message: &[u8]) -> Attempt {
+        match self.send_if(route, mail_from, rcpt, message, async || true).await {
+            Some(attempt) => attempt,
+            None => unreachable!("a message always wanted is always attempted"),
+        }
+    }
+
+    /// Like [`Mailer::send`], but once the message has its slot and its pace
+    /// asks `wanted` whether it is still to be sent, and gives up without a
+    /// word to the server (`None`) if not: a message can wait long for its
+    /// turn, and its sender may have changed its mind meanwhile.
+    pub async fn send_if(
+        &self,
+        route: &Route,
+        mail_from: &str,
+        rcpt: &str,
+        message: &[u8],
+        wanted: impl AsyncFnOnce() -> bool,
+    ) -> Option<Attempt> {
         let domain = recipient_domain(rcpt);
         let (Some(domain), true) = (
             domain,
             mail_from.is_empty() || recipient_domain(mail_from).is_some(),
         ) else {
-            return Attempt::Failed {
+            return Some(Attempt::Failed {
                 class: FailureClass::FormatError,
                 reply: None,
                 reason: format!("not an address SMTP can carry: <{mail_from}> to <{rcpt}>"),
-            };
+            });
         };
         let envelope = Envelope {
             from: mail_from,
@@ -358,12 +376,15 @@ impl Mailer {
             message,
         };
         let _in_flight = self.throttle.enter(&domain).await;
+        if !wanted().await {
+            return None;
+        }
         let attempt = match route {
             Route::Mx => self.to_mx(&domain, envelope).await,
             Route::Server(server) => self.to_server(server, envelope).await,
         };
         tracing::debug!(rcpt, outcome = %attempt.describe(), "delivery attempt");
-        attempt
+        Some(attempt)
     }
 
     /// QUITs every idle connection (at shutdown).

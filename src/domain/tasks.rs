@@ -39,6 +39,23 @@ impl SendStatus {
         })
     }
 
+    /// Not completed and not cancelled: what D-20 lets the console cancel.
+    pub fn is_unfinished(self) -> bool {
+        !matches!(self, SendStatus::Done | SendStatus::Cancelled)
+    }
+
+    /// The state in words, for people (CLI, console).
+    pub fn name(self) -> &'static str {
+        match self {
+            SendStatus::Cancelled => "cancelled",
+            SendStatus::Paused => "paused",
+            SendStatus::Hold => "on hold",
+            SendStatus::Waiting => "waiting",
+            SendStatus::Sending => "sending",
+            SendStatus::Done => "completed",
+        }
+    }
+
     /// Whether a task in this state holds its list, template and senders
     /// (4.5, 4.12, 5.4, 7.3, 7.6: `in_use`).
     pub fn holds_resources(self) -> bool {
@@ -46,6 +63,117 @@ impl SendStatus {
             self,
             SendStatus::Hold | SendStatus::Waiting | SendStatus::Sending | SendStatus::Paused
         )
+    }
+}
+
+/// What the platform or its console does to a task's course (D-20:
+/// "2 ⇄ -2 (pause / resume), any unfinished state → -3 (cancel)"); the
+/// vendor API has no call for these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intervention {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Intervention {
+    /// Whether a task in `status` can take it. `service_paused`: the task
+    /// was paused because its service became unusable (H-3); pausing it
+    /// again makes it the user's pause, which the service coming back does
+    /// not lift.
+    pub fn allowed(self, status: SendStatus, service_paused: bool) -> bool {
+        match self {
+            Intervention::Pause => {
+                status == SendStatus::Sending || (status == SendStatus::Paused && service_paused)
+            }
+            Intervention::Resume => status == SendStatus::Paused,
+            Intervention::Cancel => status.is_unfinished(),
+        }
+    }
+
+    /// The state it leads to.
+    pub fn target(self) -> SendStatus {
+        match self {
+            Intervention::Pause => SendStatus::Paused,
+            Intervention::Resume => SendStatus::Sending,
+            Intervention::Cancel => SendStatus::Cancelled,
+        }
+    }
+
+    /// The rule a refused request broke, for its one-line error.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Intervention::Pause => "only a sending task (2) can be paused",
+            Intervention::Resume => "only a paused task (-2) can be resumed",
+            Intervention::Cancel => "a completed or cancelled task can't be cancelled",
+        }
+    }
+}
+
+/// Why an intervention was refused.
+#[derive(Debug)]
+pub enum InterventionError {
+    NotFound,
+    /// The task is in a state the intervention does not leave from.
+    State(Intervention, SendStatus),
+    /// Resuming while the service is disabled or outside its dates (H-3).
+    ServiceUnusable,
+    Store(crate::store::StoreError),
+}
+
+impl std::fmt::Display for InterventionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterventionError::NotFound => write!(f, "no such task"),
+            InterventionError::State(what, status) => write!(
+                f,
+                "the task is {} ({}): {}",
+                status.name(),
+                status.code(),
+                what.rule()
+            ),
+            InterventionError::ServiceUnusable => write!(
+                f,
+                "the bulk-send service is disabled or outside its dates: the task stays paused"
+            ),
+            InterventionError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for InterventionError {}
+
+/// Pauses, resumes or cancels one of the customer's tasks (D-20, H-2, H-3):
+/// what the console and `qunfa admin task` call. A paused task's deliveries
+/// are not claimed (messages already in SMTP finish); a cancelled one's
+/// queued deliveries are cancelled and its unsent part refunded.
+pub async fn intervene(
+    store: &crate::store::Store,
+    customer: i64,
+    id: i64,
+    what: Intervention,
+    now: i64,
+    today: Date,
+) -> Result<crate::store::Task, InterventionError> {
+    use crate::store::StoreError;
+    if what == Intervention::Resume {
+        let service = store.service(customer).await.map_err(InterventionError::Store)?;
+        if !service.is_usable(today) {
+            return Err(InterventionError::ServiceUnusable);
+        }
+    }
+    match store.intervene(customer, id, what, now).await {
+        Ok(task) => Ok(task),
+        Err(StoreError::NotFound(_)) => Err(InterventionError::NotFound),
+        Err(StoreError::Other(s)) if s == "state" => {
+            // Refused in the transaction: tell which state refused it.
+            match store.task(customer, id).await {
+                Ok(Some(t)) => Err(InterventionError::State(what, t.status)),
+                Ok(None) => Err(InterventionError::NotFound),
+                Err(e) => Err(InterventionError::Store(e)),
+            }
+        }
+        Err(e) => Err(InterventionError::Store(e)),
     }
 }
 
@@ -133,6 +261,34 @@ mod tests {
         assert_eq!(effective_quantity(30, 90, 100), 11);
         assert_eq!(effective_quantity(0, 101, 100), 0);
         assert_eq!(effective_quantity(0, 500, 100), 0);
+    }
+
+    #[test]
+    fn interventions_follow_d20() {
+        use Intervention::*;
+        use SendStatus::*;
+        let all = [Cancelled, Paused, Hold, Waiting, Sending, Done];
+        let from = |what: Intervention, service_paused: bool| -> Vec<SendStatus> {
+            all.into_iter()
+                .filter(|s| what.allowed(*s, service_paused))
+                .collect()
+        };
+        assert_eq!(from(Pause, false), [Sending]);
+        assert_eq!(
+            from(Pause, true),
+            [Paused, Sending],
+            "a service pause becomes the user's"
+        );
+        assert_eq!(from(Resume, false), [Paused]);
+        assert_eq!(from(Cancel, false), [Paused, Hold, Waiting, Sending]);
+        assert_eq!(Pause.target(), Paused);
+        assert_eq!(Resume.target(), Sending);
+        assert_eq!(Cancel.target(), Cancelled);
+        let e = InterventionError::State(Pause, Waiting).to_string();
+        assert_eq!(
+            e,
+            "the task is waiting (1): only a sending task (2) can be paused"
+        );
     }
 
     #[test]

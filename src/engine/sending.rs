@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::app::App;
 use crate::delivery::{Attempt, Credentials, Mailer, Route};
@@ -28,6 +28,10 @@ const BATCH: i64 = 256;
 /// Messages in flight at once per worker.
 const CONCURRENCY: usize = 32;
 const IDLE: Duration = Duration::from_millis(500);
+/// How long a worker trusts what it last heard of a task's state: a pause
+/// or cancel stops a batch already claimed within this time, without a
+/// query per message.
+const GATE_FRESH: Duration = Duration::from_millis(500);
 
 /// What every message of one task shares, prepared once.
 struct TaskContext {
@@ -36,6 +40,45 @@ struct TaskContext {
     /// A `day` service: each message takes a credit of today's allowance
     /// when it is handed to SMTP, and gets it back if it fails for good.
     day_type: bool,
+    /// Whether the task still sends.
+    gate: TaskGate,
+}
+
+/// Whether a task still sends (2, not deleted), as the store said at most
+/// [`GATE_FRESH`] ago: asked before each message of a claimed batch goes
+/// to SMTP, since the batch may take long and the task be paused,
+/// cancelled or deleted meanwhile (D-20).
+struct TaskGate {
+    task: i64,
+    seen: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+impl TaskGate {
+    fn new(task: i64) -> TaskGate {
+        TaskGate {
+            task,
+            seen: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn open(&self, app: &App) -> bool {
+        let mut seen = self.seen.lock().await;
+        if let Some((at, open)) = *seen
+            && at.elapsed() < GATE_FRESH
+        {
+            return open;
+        }
+        let open = match app.store.task_sending(self.task).await {
+            Ok(open) => open,
+            Err(e) => {
+                // The claim was made for a sending task: keep to it.
+                tracing::warn!(task = self.task, error = %e, "checking whether a task still sends");
+                true
+            }
+        };
+        *seen = Some((Instant::now(), open));
+        open
+    }
 }
 
 struct Sender {
@@ -55,11 +98,12 @@ impl TaskContext {
 /// Runs until `stop` turns true.
 pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
     let mut contexts: HashMap<i64, Arc<TaskContext>> = HashMap::new();
+    let recorder = Recorder::start(app.clone());
     loop {
         if *stop.borrow() {
             return;
         }
-        match step(&app, &mailer, &mut contexts).await {
+        match step(&app, &mailer, &recorder, &mut contexts).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => tracing::error!(error = %e, "delivery worker"),
@@ -76,6 +120,7 @@ pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>)
 async fn step(
     app: &App,
     mailer: &Arc<Mailer>,
+    recorder: &Recorder,
     contexts: &mut HashMap<i64, Arc<TaskContext>>,
 ) -> anyhow::Result<usize> {
     let now = app.clock.now();
@@ -123,34 +168,74 @@ async fn step(
                         status: String::new(),
                         text: format!("not sent: {e}"),
                     };
-                    app.store
-                        .record_outcome(&d, &outcome, app.clock.now(), &today(app))
-                        .await?;
+                    recorder.record(d, outcome).await?;
                     continue;
                 }
             },
         };
         let permit = gate.clone().acquire_owned().await?;
-        let (app, mailer) = (app.clone(), mailer.clone());
+        let (app, mailer, recorder) = (app.clone(), mailer.clone(), recorder.clone());
         running.push(tokio::spawn(async move {
             let outcome = deliver(&app, &mailer, &ctx, &d).await;
-            let result = app
-                .store
-                .record_outcome(&d, &outcome, app.clock.now(), &today(&app))
-                .await;
+            // The next message may start while this outcome is written.
             drop(permit);
-            result
+            recorder.record(d, outcome).await
         }));
     }
     let mut result = Ok(n);
     for r in running {
         match r.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e.into()),
+            Ok(Err(e)) => result = Err(e),
             Err(e) => result = Err(e.into()),
         }
     }
     result
+}
+
+/// An outcome on its way to the store, and whom to tell when it is there.
+type Landed = (Claimed, Outcome, oneshot::Sender<Result<(), String>>);
+
+/// Records the outcomes of this worker's messages as soon as they land:
+/// those that land while one transaction is written go together in the
+/// next (one transaction each could not keep up with the messages: SQLite
+/// has one writer, and each transaction is several round trips).
+#[derive(Clone)]
+struct Recorder(mpsc::Sender<Landed>);
+
+/// Outcomes written in one transaction at most.
+const GROUP: usize = 64;
+
+impl Recorder {
+    fn start(app: App) -> Recorder {
+        let (sender, mut landing) = mpsc::channel::<Landed>(BATCH as usize);
+        tokio::spawn(async move {
+            let mut landed = Vec::with_capacity(GROUP);
+            while landing.recv_many(&mut landed, GROUP).await > 0 {
+                let outcomes: Vec<(&Claimed, &Outcome)> = landed.iter().map(|(d, o, _)| (d, o)).collect();
+                let result = app
+                    .store
+                    .record_outcomes(&outcomes, app.clock.now(), &today(&app))
+                    .await
+                    .map_err(|e| e.to_string());
+                drop(outcomes);
+                for (_, _, tell) in landed.drain(..) {
+                    let _ = tell.send(result.clone());
+                }
+            }
+        });
+        Recorder(sender)
+    }
+
+    /// Hands an outcome over and waits until it is recorded.
+    async fn record(&self, d: Claimed, outcome: Outcome) -> anyhow::Result<()> {
+        let stopped = || anyhow!("the outcome recorder stopped");
+        let (tell, told) = oneshot::channel();
+        self.0.send((d, outcome, tell)).await.map_err(|_| stopped())?;
+        told.await
+            .map_err(|_| stopped())?
+            .map_err(|e| anyhow!("recording outcomes: {e}"))
+    }
 }
 
 /// Stops a background task when its owner goes, whichever way it goes.
@@ -207,10 +292,34 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
         }
     }
     let mail_from = ctx.prepared.envelope_sender(d.id);
-    let attempt = mailer.send(&sender.route, &mail_from, to.ascii(), &message).await;
+    let wanted = async || ctx.gate.open(app).await;
+    let attempt = mailer
+        .send_if(&sender.route, &mail_from, to.ascii(), &message, wanted)
+        .await;
+    let outcome = match attempt {
+        Some(attempt) => outcome_of(app, d, from, attempt),
+        None => Outcome::Withheld,
+    };
+    // H-2 `day`: only an accepted message keeps its credit; one deferred
+    // takes a credit again when it is retried.
+    if ctx.day_type
+        && !matches!(outcome, Outcome::Sent { .. })
+        && let Err(e) = app
+            .store
+            .give_day_credit(d.customer_id, d.task_id, app.clock.now())
+            .await
+    {
+        tracing::error!(error = %e, "giving back a day credit");
+    }
+    outcome
+}
+
+/// What an attempt's reply means for the delivery: sent, deferred until
+/// the next retry, or failed with its class (H-4 after the last retry).
+fn outcome_of(app: &App, d: &Claimed, from: String, attempt: Attempt) -> Outcome {
     let code = attempt.reply().map(|r| i64::from(r.code));
     let status = attempt.status().map(|s| s.to_string()).unwrap_or_default();
-    let outcome = match attempt {
+    match attempt {
         Attempt::Sent { .. } => Outcome::Sent {
             sender: from,
             code: code.unwrap_or(250),
@@ -243,19 +352,7 @@ async fn deliver(app: &App, mailer: &Mailer, ctx: &TaskContext, d: &Claimed) -> 
                 },
             }
         }
-    };
-    // H-2 `day`: only an accepted message keeps its credit; one deferred
-    // takes a credit again when it is retried.
-    if ctx.day_type
-        && !matches!(outcome, Outcome::Sent { .. })
-        && let Err(e) = app
-            .store
-            .give_day_credit(d.customer_id, d.task_id, app.clock.now())
-            .await
-    {
-        tracing::error!(error = %e, "giving back a day credit");
     }
-    outcome
 }
 
 fn failed(sender: &str, class: FailureClass, text: &str) -> Outcome {
@@ -365,5 +462,6 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
         prepared,
         senders,
         day_type,
+        gate: TaskGate::new(task_id),
     })
 }

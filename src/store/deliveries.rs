@@ -4,6 +4,7 @@
 
 use sqlx::FromRow;
 
+use super::tasks::settle_stopped;
 use super::{Arg, Store, StoreResult, WritePool, ledger_row, move_credits, on_pool};
 use crate::domain::accounts::LedgerKind;
 use crate::domain::tasks::SendStatus;
@@ -71,6 +72,55 @@ pub enum Outcome {
     /// Not attempted: the day's allowance is used up (H-2 `day`); back in
     /// the queue until `retry_at`, this claim not counted as an attempt.
     Postponed { retry_at: i64 },
+    /// Not attempted: its task stopped sending (paused, cancelled, deleted)
+    /// while the message waited for its turn. Back in the queue of a paused
+    /// task, or cancelled with its task; this claim not counted as an attempt.
+    Withheld,
+}
+
+/// recipients, sent, failed, skipped, reserved, send_status, ident, deleted_at
+type TaskState = (i64, i64, i64, i64, i64, i64, String, Option<i64>);
+
+/// The outcomes of one task that landed together: messages accepted, and
+/// failures by class (the columns of `daily_stats`).
+struct Tally {
+    customer: i64,
+    sent: i64,
+    not_exist: i64,
+    over_quota: i64,
+    user_reject: i64,
+    invalid_addr: i64,
+    format_error: i64,
+}
+
+impl Tally {
+    fn new(customer: i64) -> Tally {
+        Tally {
+            customer,
+            sent: 0,
+            not_exist: 0,
+            over_quota: 0,
+            user_reject: 0,
+            invalid_addr: 0,
+            format_error: 0,
+        }
+    }
+
+    /// One message accepted (`None`) or failed with its class code.
+    fn add(&mut self, class: Option<i64>) {
+        match class {
+            None => self.sent += 1,
+            Some(1) => self.not_exist += 1,
+            Some(2) => self.over_quota += 1,
+            Some(8) => self.invalid_addr += 1,
+            Some(9) => self.format_error += 1,
+            Some(_) => self.user_reject += 1,
+        }
+    }
+
+    fn failed(&self) -> i64 {
+        self.not_exist + self.over_quota + self.user_reject + self.invalid_addr + self.format_error
+    }
 }
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
@@ -192,11 +242,27 @@ impl Store {
 
     /// Records an attempt's outcome, and with it the task's and the day's
     /// counters; completes the task when this was its last open delivery,
-    /// giving back the credits it reserved and did not use.
+    /// giving back the credits it reserved and did not use. A task paused
+    /// meanwhile completes too when nothing is left to send; a cancelled or
+    /// deleted one gets back what its messages in flight held once the last
+    /// of them lands (H-2).
     pub async fn record_outcome(
         &self,
         claimed: &Claimed,
         outcome: &Outcome,
+        now: i64,
+        day: &str,
+    ) -> StoreResult<()> {
+        self.record_outcomes(&[(claimed, outcome)], now, day).await
+    }
+
+    /// Records several outcomes as [`Store::record_outcome`] does, those
+    /// that were attempted in one transaction with one update of each task's
+    /// and day's counters: a worker's outcomes land faster than one
+    /// transaction each can be written (SQLite has one writer).
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[(&Claimed, &Outcome)],
         now: i64,
         day: &str,
     ) -> StoreResult<()> {
@@ -205,107 +271,153 @@ impl Store {
             Store::Postgres(_) => " FOR UPDATE",
         };
         let task_sql = format!(
-            "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident \
-             FROM tasks WHERE id = $1{lock}"
+            "SELECT recipients, sent_count, error_count, skipped_count, reserved, send_status, ident, \
+             deleted_at FROM tasks WHERE id = $1{lock}"
         );
-        if let Outcome::Postponed { retry_at } = outcome {
-            self.write(
-                "UPDATE deliveries SET state = 'queued', next_attempt = $1, attempts = attempts - 1, lease_until = 0 \
-                 WHERE id = $2 AND state = 'sending' AND attempts = $3",
-                &[Arg::Int(*retry_at), Arg::Int(claimed.id), Arg::Int(claimed.attempts)],
-            )
-            .await?;
+        let mut attempted = Vec::with_capacity(outcomes.len());
+        for &(claimed, outcome) in outcomes {
+            match outcome {
+                Outcome::Withheld => self.withhold(claimed, now, &task_sql).await?,
+                Outcome::Postponed { retry_at } => {
+                    self.write(
+                        "UPDATE deliveries SET state = 'queued', next_attempt = $1, attempts = attempts - 1, \
+                         lease_until = 0 WHERE id = $2 AND state = 'sending' AND attempts = $3",
+                        &[
+                            Arg::Int(*retry_at),
+                            Arg::Int(claimed.id),
+                            Arg::Int(claimed.attempts),
+                        ],
+                    )
+                    .await?;
+                }
+                _ => attempted.push((claimed, outcome)),
+            }
+        }
+        if attempted.is_empty() {
             return Ok(());
         }
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            // Only the claim that holds the delivery records its outcome: a
-            // worker whose lease ran out and was taken over (a later attempt)
-            // changes nothing.
-            let (state, class, code, status, text, sender, sent_at, finished, retry_at) = match outcome {
-                Outcome::Sent { sender, code, text } => {
-                    ("sent", None, Some(*code), "", text.as_str(), sender.as_str(), Some(now), Some(now), 0)
+            // What landed, per task, in ascending task order (the order
+            // every worker locks tasks in).
+            let mut tallies: std::collections::BTreeMap<i64, Tally> = Default::default();
+            for (claimed, outcome) in attempted {
+                let (state, class, code, status, text, sender, sent_at, finished, retry_at) = match outcome {
+                    Outcome::Sent { sender, code, text } => {
+                        ("sent", None, Some(*code), "", text.as_str(), sender.as_str(), Some(now), Some(now), 0)
+                    }
+                    Outcome::Deferred { sender, retry_at, code, status, text } => {
+                        ("deferred", None, *code, status.as_str(), text.as_str(), sender.as_str(), None, None, *retry_at)
+                    }
+                    Outcome::Failed { sender, class, code, status, text } => {
+                        ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
+                    }
+                    Outcome::Postponed { .. } | Outcome::Withheld => unreachable!("recorded above"),
+                };
+                // Only the claim that holds the delivery records its outcome: a
+                // worker whose lease ran out and was taken over (a later attempt)
+                // changes nothing.
+                let changed = sqlx::query(
+                    "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
+                     smtp_text = $5, sender = $6, sent_at = $7, finished_at = $8, next_attempt = $9, lease_until = 0 \
+                     WHERE id = $10 AND state = 'sending' AND attempts = $11",
+                )
+                .bind(state)
+                .bind(class)
+                .bind(code)
+                .bind(status)
+                .bind(text)
+                .bind(sender)
+                .bind(sent_at)
+                .bind(finished)
+                .bind(retry_at)
+                .bind(claimed.id)
+                .bind(claimed.attempts)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed > 0 && state != "deferred" {
+                    tallies.entry(claimed.task_id).or_insert_with(|| Tally::new(claimed.customer_id)).add(class);
                 }
-                Outcome::Deferred { sender, retry_at, code, status, text } => {
-                    ("deferred", None, *code, status.as_str(), text.as_str(), sender.as_str(), None, None, *retry_at)
+            }
+            for (&task, t) in &tallies {
+                sqlx::query(
+                    "UPDATE tasks SET sent_count = sent_count + $1, error_count = error_count + $2, \
+                     reserved = CASE WHEN reserved > $1 THEN reserved - $1 ELSE 0 END, updated_at = $3 WHERE id = $4",
+                )
+                .bind(t.sent)
+                .bind(t.failed())
+                .bind(now)
+                .bind(task)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO daily_stats (customer_id, day, task_id, sent, failed, not_exist, over_quota, \
+                     user_reject, invalid_addr, format_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (customer_id, day, task_id) DO UPDATE SET sent = daily_stats.sent + $4, \
+                     failed = daily_stats.failed + $5, not_exist = daily_stats.not_exist + $6, \
+                     over_quota = daily_stats.over_quota + $7, user_reject = daily_stats.user_reject + $8, \
+                     invalid_addr = daily_stats.invalid_addr + $9, format_error = daily_stats.format_error + $10",
+                )
+                .bind(t.customer)
+                .bind(day)
+                .bind(task)
+                .bind(t.sent)
+                .bind(t.failed())
+                .bind(t.not_exist)
+                .bind(t.over_quota)
+                .bind(t.user_reject)
+                .bind(t.invalid_addr)
+                .bind(t.format_error)
+                .execute(&mut *tx)
+                .await?;
+                let (recipients, sent_count, error_count, skipped, reserved, status, ident, deleted): TaskState =
+                    sqlx::query_as(sqlx::AssertSqlSafe(task_sql.clone())).bind(task).fetch_one(&mut *tx).await?;
+                let status = SendStatus::from_code(status);
+                let stopped = status == Some(SendStatus::Cancelled) || deleted.is_some();
+                let going = matches!(status, Some(SendStatus::Sending | SendStatus::Paused));
+                if !stopped && going && sent_count + error_count + skipped >= recipients {
+                    sqlx::query(
+                        "UPDATE tasks SET send_status = 3, time_end = $1, reserved = 0, service_paused = $2 \
+                         WHERE id = $3",
+                    )
+                    .bind(now)
+                    .bind(false)
+                    .bind(task)
+                    .execute(&mut *tx)
+                    .await?;
+                    move_credits!(tx, t.customer, task, -reserved, now, format!("task {ident} done: unused reservation"));
+                } else if stopped {
+                    settle_stopped!(tx, t.customer, task, reserved, ident, now);
                 }
-                Outcome::Failed { sender, class, code, status, text } => {
-                    ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
-                }
-                Outcome::Postponed { .. } => unreachable!("recorded above"),
-            };
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Gives back a claim its worker did not attempt because the task
+    /// stopped sending: to the queue of a paused task, or cancelled with a
+    /// cancelled or deleted one, which then settles.
+    async fn withhold(&self, claimed: &Claimed, now: i64, task_sql: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (_, _, _, _, reserved, status, ident, deleted): TaskState =
+                sqlx::query_as(sqlx::AssertSqlSafe(task_sql.to_string())).bind(claimed.task_id).fetch_one(&mut *tx).await?;
+            let stopped = status == SendStatus::Cancelled.code() || deleted.is_some();
             let changed = sqlx::query(
-                "UPDATE deliveries SET state = $1, failure_class = $2, smtp_code = $3, smtp_status = $4, \
-                 smtp_text = $5, sender = $6, sent_at = $7, finished_at = $8, next_attempt = $9, lease_until = 0 \
-                 WHERE id = $10 AND state = 'sending' AND attempts = $11",
+                "UPDATE deliveries SET state = $1, attempts = attempts - 1, lease_until = 0, finished_at = $2 \
+                 WHERE id = $3 AND state = 'sending' AND attempts = $4",
             )
-            .bind(state)
-            .bind(class)
-            .bind(code)
-            .bind(status)
-            .bind(text)
-            .bind(sender)
-            .bind(sent_at)
-            .bind(finished)
-            .bind(retry_at)
+            .bind(if stopped { "cancelled" } else { "queued" })
+            .bind(stopped.then_some(now))
             .bind(claimed.id)
             .bind(claimed.attempts)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if changed == 0 || state == "deferred" {
-                tx.commit().await?;
-                return Ok(());
-            }
-            let (sent, failed) = if state == "sent" { (1i64, 0i64) } else { (0, 1) };
-            sqlx::query(
-                "UPDATE tasks SET sent_count = sent_count + $1, error_count = error_count + $2, \
-                 reserved = CASE WHEN reserved > 0 THEN reserved - $1 ELSE 0 END, updated_at = $3 WHERE id = $4",
-            )
-            .bind(sent)
-            .bind(failed)
-            .bind(now)
-            .bind(claimed.task_id)
-            .execute(&mut *tx)
-            .await?;
-            let column = match class {
-                Some(1) => "not_exist",
-                Some(2) => "over_quota",
-                Some(8) => "invalid_addr",
-                Some(9) => "format_error",
-                Some(_) => "user_reject",
-                None => "sent",
-            };
-            let upsert = format!(
-                "INSERT INTO daily_stats (customer_id, day, task_id, sent, failed, {column}) \
-                 VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (customer_id, day, task_id) DO UPDATE SET \
-                 sent = daily_stats.sent + $4, failed = daily_stats.failed + $5, {column} = daily_stats.{column} + 1"
-            );
-            let upsert = if column == "sent" {
-                "INSERT INTO daily_stats (customer_id, day, task_id, sent, failed) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (customer_id, day, task_id) DO UPDATE SET sent = daily_stats.sent + $4, \
-                 failed = daily_stats.failed + $5"
-                    .to_string()
-            } else {
-                upsert
-            };
-            sqlx::query(sqlx::AssertSqlSafe(upsert))
-                .bind(claimed.customer_id)
-                .bind(day)
-                .bind(claimed.task_id)
-                .bind(sent)
-                .bind(failed)
-                .execute(&mut *tx)
-                .await?;
-            let (recipients, sent_count, error_count, skipped, reserved, status, ident): (i64, i64, i64, i64, i64, i64, String) =
-                sqlx::query_as(sqlx::AssertSqlSafe(task_sql)).bind(claimed.task_id).fetch_one(&mut *tx).await?;
-            if status == SendStatus::Sending.code() && sent_count + error_count + skipped >= recipients {
-                sqlx::query("UPDATE tasks SET send_status = 3, time_end = $1, reserved = 0 WHERE id = $2")
-                    .bind(now)
-                    .bind(claimed.task_id)
-                    .execute(&mut *tx)
-                    .await?;
-                move_credits!(tx, claimed.customer_id, claimed.task_id, -reserved, now, format!("task {ident} done: unused reservation"));
+            if stopped && changed > 0 {
+                settle_stopped!(tx, claimed.customer_id, claimed.task_id, reserved, ident, now);
             }
             tx.commit().await?;
             Ok(())

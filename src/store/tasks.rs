@@ -5,7 +5,7 @@
 use sqlx::FromRow;
 
 use super::{Arg, Store, StoreError, StoreResult, WritePool, bind_args, move_credits, on_pool};
-use crate::domain::tasks::{SendStatus, SenderSelection};
+use crate::domain::tasks::{Intervention, SendStatus, SenderSelection};
 
 /// A task as stored, with the names of its template and list.
 #[derive(Clone, Debug)]
@@ -32,6 +32,9 @@ pub struct Task {
     pub track_domain: String,
     pub addr_type: i64,
     pub reserved: i64,
+    /// Paused by the platform because the service became unusable (H-3),
+    /// not by the user: it resumes by itself.
+    pub service_paused: bool,
     pub recipients: i64,
     pub sent_count: i64,
     pub error_count: i64,
@@ -64,6 +67,7 @@ struct TaskRow {
     track_domain: String,
     addr_type: i64,
     reserved: i64,
+    service_paused: bool,
     recipients: i64,
     sent_count: i64,
     error_count: i64,
@@ -95,6 +99,7 @@ impl From<TaskRow> for Task {
             track_domain: r.track_domain,
             addr_type: r.addr_type,
             reserved: r.reserved,
+            service_paused: r.service_paused,
             recipients: r.recipients,
             sent_count: r.sent_count,
             error_count: r.error_count,
@@ -108,7 +113,7 @@ macro_rules! select_task {
         "SELECT t.id, t.customer_id, t.ident, t.tpl_id, tp.name AS tpl_name, t.list_id, l.subject AS list_name, \
          t.acct_type, t.acct_domain, t.acct_address, t.sender_name, t.replyto, t.send_qty, t.send_qty_start, \
          t.send_qty_remak, t.send_time, t.time_start, t.time_end, t.send_status, t.track_status, t.subs_link, \
-         t.track_domain, t.addr_type, t.reserved, t.recipients, t.sent_count, t.error_count, t.skipped_count \
+         t.track_domain, t.addr_type, t.reserved, t.service_paused, t.recipients, t.sent_count, t.error_count, t.skipped_count \
          FROM tasks t LEFT JOIN templates tp ON tp.id = t.tpl_id LEFT JOIN lists l ON l.id = t.list_id "
     };
 }
@@ -175,6 +180,87 @@ macro_rules! write_task {
         .await?;
     }};
 }
+
+/// One of the customer's tasks, not deleted, read on the caller's
+/// transaction and locked for the rest of it (PostgreSQL; SQLite's write
+/// transaction holds the lock already); `NotFound` when there is none.
+macro_rules! locked_task {
+    ($store:expr, $tx:expr, $customer:expr, $id:expr) => {{
+        let lock = match $store {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE OF t",
+        };
+        let sql = format!(
+            "{}WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL{lock}",
+            select_task!()
+        );
+        sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql))
+            .bind($customer)
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await?
+            .map(Task::from)
+            .ok_or(TaskRefusal::NotFound)?
+    }};
+}
+
+/// Stops a task's deliveries on the caller's transaction (cancel, delete:
+/// D-20, H-2): the queued and deferred ones, and those a worker leased and
+/// let run out (it died), become `cancelled`. Evaluates to how many are
+/// still in flight: leased by a live worker, perhaps inside SMTP; their
+/// outcomes land later and settle the task ([`settle_stopped!`]).
+macro_rules! stop_deliveries {
+    ($tx:expr, $task:expr, $now:expr) => {{
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', finished_at = $1, lease_until = 0 WHERE task_id = $2 \
+             AND (state IN ('queued', 'deferred') OR (state = 'sending' AND lease_until < $1))",
+        )
+        .bind($now)
+        .bind($task)
+        .execute(&mut *$tx)
+        .await?;
+        let in_flight: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'sending'")
+                .bind($task)
+                .fetch_one(&mut *$tx)
+                .await?;
+        in_flight
+    }};
+}
+
+/// A cancelled or deleted task keeps the credits of its messages in flight
+/// (`reserved`, at most one each); when the last of them has its outcome,
+/// what is left goes back to the service: the unsent part (H-2). Runs on
+/// the caller's transaction.
+macro_rules! settle_stopped {
+    ($tx:expr, $customer:expr, $task:expr, $reserved:expr, $ident:expr, $now:expr) => {{
+        let reserved: i64 = $reserved;
+        if reserved > 0 {
+            let in_flight: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'sending'",
+            )
+            .bind($task)
+            .fetch_one(&mut *$tx)
+            .await?;
+            if in_flight == 0 {
+                sqlx::query("UPDATE tasks SET reserved = 0, updated_at = $1 WHERE id = $2")
+                    .bind($now)
+                    .bind($task)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::move_credits!(
+                    $tx,
+                    $customer,
+                    $task,
+                    -reserved,
+                    $now,
+                    format!("task {} stopped: unsent part", $ident)
+                );
+            }
+        }
+    }};
+}
+pub(crate) use settle_stopped;
 
 impl Store {
     /// Creates a task and takes its reservation (`task.reserved` credits);
@@ -284,23 +370,9 @@ impl Store {
     where
         F: FnOnce(&Task) -> Result<Task, TaskRefusal> + Send,
     {
-        let lock = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => " FOR UPDATE OF t",
-        };
-        let sql = format!(
-            "{}WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL{lock}",
-            select_task!()
-        );
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let current: Task = sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql))
-                .bind(customer)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(Task::from)
-                .ok_or(TaskRefusal::NotFound)?;
+            let current: Task = locked_task!(self, tx, customer, id);
             let next = change(&current)?;
             write_task!(tx, &next, now);
             move_credits!(tx, customer, id, next.reserved - current.reserved, now, format!("task {}", current.ident));
@@ -309,39 +381,170 @@ impl Store {
         })
     }
 
-    /// Deletes a task (6.4): not while it is sending; gives back its
-    /// reservation and cancels what it had not sent.
+    /// Deletes a task (6.4): not while it is sending; cancels what it had
+    /// not sent and gives back its reservation but for the messages still
+    /// in flight, which settle as their outcomes land (H-2).
     pub async fn delete_task(&self, customer: i64, id: i64, now: i64) -> StoreResult<()> {
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE",
+        };
+        let sql = format!(
+            "SELECT send_status, reserved, ident FROM tasks \
+             WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
+        );
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let row: Option<(i64, i64, String)> = sqlx::query_as(
-                "SELECT send_status, reserved, ident FROM tasks WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL",
-            )
-            .bind(customer)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row: Option<(i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(customer)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
             let (status, reserved, ident) = row.ok_or(TaskRefusal::NotFound)?;
             if status == SendStatus::Sending.code() {
                 return Err(TaskRefusal::State.into());
             }
+            let in_flight = stop_deliveries!(tx, id, now);
+            let keep = reserved.min(in_flight);
             sqlx::query(
-                "UPDATE deliveries SET state = 'cancelled', finished_at = $1 \
-                 WHERE task_id = $2 AND state IN ('queued', 'deferred')",
+                "UPDATE tasks SET deleted_at = $1, reserved = $2, service_paused = $3, updated_at = $1 WHERE id = $4",
             )
+            .bind(now)
+            .bind(keep)
+            .bind(false)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            move_credits!(tx, customer, id, keep - reserved, now, format!("task {ident} deleted"));
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Pauses (2 → -2), resumes (-2 → 2) or cancels (any unfinished state
+    /// → -3, `time_end` now) one of the customer's tasks in one transaction
+    /// (D-18, D-20); `Other("state")` when its state does not allow it, and
+    /// nothing changes. Cancelling stops its deliveries and refunds the
+    /// unsent part: all of an unstarted task's reservation, and of a started
+    /// one all but what its messages in flight hold until they land (H-2).
+    /// Whether the service allows a resume is the caller's to check.
+    pub async fn intervene(&self, customer: i64, id: i64, what: Intervention, now: i64) -> StoreResult<Task> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut task: Task = locked_task!(self, tx, customer, id);
+            if !what.allowed(task.status, task.service_paused) {
+                return Err(TaskRefusal::State.into());
+            }
+            let before = task.reserved;
+            task.status = what.target();
+            task.service_paused = false;
+            if what == Intervention::Cancel {
+                let in_flight = stop_deliveries!(tx, id, now);
+                task.reserved = before.min(in_flight);
+                task.time_end = Some(now);
+            }
+            sqlx::query(
+                "UPDATE tasks SET send_status = $1, service_paused = $2, reserved = $3, time_end = $4, \
+                 updated_at = $5 WHERE id = $6",
+            )
+            .bind(task.status.code())
+            .bind(false)
+            .bind(task.reserved)
+            .bind(task.time_end)
             .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE tasks SET deleted_at = $1, reserved = 0, updated_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            move_credits!(tx, customer, id, -reserved, now, format!("task {ident} deleted"));
+            move_credits!(tx, customer, id, task.reserved - before, now, format!("task {} cancelled: unsent part", task.ident));
             tx.commit().await?;
-            Ok(())
+            Ok(task)
         })
+    }
+
+    /// Whether a task still sends (2, not deleted): a worker asks before it
+    /// hands a claimed message to SMTP.
+    pub async fn task_sending(&self, id: i64) -> StoreResult<bool> {
+        let row: Option<(i64, Option<i64>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT send_status, deleted_at FROM tasks WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(matches!(row, Some((status, None)) if status == SendStatus::Sending.code()))
+    }
+
+    /// Customers with a task sending (2), or paused because their service
+    /// became unusable (-2), with those states: whose services the
+    /// scheduler follows (H-3).
+    pub async fn customers_sending(&self) -> StoreResult<Vec<(i64, SendStatus)>> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT customer_id, send_status FROM tasks WHERE deleted_at IS NULL \
+             AND (send_status = 2 OR (send_status = -2 AND service_paused)) \
+             GROUP BY customer_id, send_status ORDER BY customer_id",
+        )
+        .fetch_all(p)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, s)| Some((c, SendStatus::from_code(s)?)))
+            .collect())
+    }
+
+    /// H-3: a customer's sending tasks pause (-2) because its service became
+    /// unusable (`usable` false), or those it paused so resume (`usable`
+    /// true); a task the user paused is left alone. Returns how many changed.
+    pub async fn follow_service(&self, customer: i64, usable: bool, now: i64) -> StoreResult<u64> {
+        let sql = if usable {
+            "UPDATE tasks SET send_status = 2, service_paused = $1, updated_at = $2 \
+             WHERE customer_id = $3 AND deleted_at IS NULL AND send_status = -2 AND service_paused"
+        } else {
+            "UPDATE tasks SET send_status = -2, service_paused = $1, updated_at = $2 \
+             WHERE customer_id = $3 AND deleted_at IS NULL AND send_status = 2"
+        };
+        let changed = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(sql)
+                .bind(!usable)
+                .bind(now)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(changed)
+    }
+
+    /// Cancelled or deleted tasks whose messages in flight were held by a
+    /// worker that died: their leases ran out, so they are cancelled and
+    /// the task settles (H-2). Returns how many tasks it looked at.
+    pub async fn settle_stopped_tasks(&self, now: i64) -> StoreResult<usize> {
+        let stopped: Vec<(i64, i64, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT t.id, t.customer_id, t.ident FROM tasks t WHERE t.reserved > 0 \
+             AND (t.send_status = -3 OR t.deleted_at IS NOT NULL) \
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.task_id = t.id AND d.state = 'sending' \
+             AND d.lease_until < $1)",
+        )
+        .bind(now)
+        .fetch_all(p)
+        .await)?;
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE",
+        };
+        let sql = format!("SELECT reserved FROM tasks WHERE id = $1{lock}");
+        for (id, customer, ident) in &stopped {
+            on_pool!(self, pool => {
+                let mut tx = pool.begin_write().await?;
+                let reserved: i64 =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_one(&mut *tx).await?;
+                stop_deliveries!(tx, *id, now);
+                settle_stopped!(tx, *customer, *id, reserved, ident, now);
+                tx.commit().await?;
+            });
+        }
+        Ok(stopped.len())
     }
 
     /// Waiting tasks whose time has come, oldest first.

@@ -450,9 +450,27 @@ pub fn assert_golden(name: &str, actual: &[u8]) {
     );
 }
 
-/// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`.
+/// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`
+/// (or `async fn name(Backend)` after `by_backend;`).
 #[macro_export]
 macro_rules! both_stores {
+    // `by_backend;`: each test is `async fn name(Backend)` and starts what it
+    // needs itself (an SMTP server before the app that sends to it).
+    (by_backend; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        )*
+    };
     // `start = f;`: the apps come from `async fn f(Backend) -> Option<TestApp>`.
     (start = $start:path; $($name:ident),* $(,)?) => {
         $(
@@ -557,4 +575,39 @@ pub async fn add_sender_domain(
             .await;
         assert_eq!(a.code(), "success", "{m}: {}", a.text());
     }
+}
+
+/// A template of `user` (password `pw`) with these fields (`add-tpl`).
+pub async fn add_template(app: &TestApp, user: &str, fields: &[(&str, &str)]) {
+    let t = app
+        .api_post("template.php", user, "pw", "do=add-tpl", fields)
+        .await;
+    assert_eq!(t.code(), "success", "{}", t.text());
+}
+
+/// An enabled list of `user` (password `pw`) holding these `ml-addr-add`
+/// lines, all of them added.
+pub async fn add_list(app: &TestApp, user: &str, lines: &[String]) {
+    let ml = "mloperate.php";
+    let l = app
+        .api_post(
+            ml,
+            user,
+            "pw",
+            "do=maillist-add",
+            &[("subject", "L"), ("status", "enabled")],
+        )
+        .await;
+    assert_eq!(l.code(), "success", "{}", l.text());
+    let id = l.element("id").expect("the new list's id");
+    let b = app
+        .api_post(
+            ml,
+            user,
+            "pw",
+            &format!("do=ml-addr-add&list_id={id}"),
+            &[("ml_addr", &lines.join("\n"))],
+        )
+        .await;
+    assert_eq!(b.element("count"), Some(lines.len().to_string()), "{}", b.text());
 }

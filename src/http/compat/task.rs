@@ -201,6 +201,7 @@ async fn add_task(c: Call<'_>) -> ApiResult {
         track_domain,
         addr_type: 0,
         reserved: reserve,
+        service_paused: false,
         recipients: 0,
         sent_count: 0,
         error_count: 0,
