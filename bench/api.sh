@@ -51,6 +51,7 @@ ROWS=$(curl -sf "$API/mloperate.php?$AUTH&do=maillist-detail&id=1" | sed -n 's:.
 DEEP=$(( ROWS / 50 < 10000 ? ROWS / 100 : 10000 ))
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/nginx" "$WORK/root"
+chmod 755 "$WORK" "$WORK/root"  # nginx workers run as another user
 sed -e "s#PORT#$NGINX_PORT#; s#PIDFILE#$WORK/nginx/pid#; s#TMPDIR#$WORK/nginx#g; s#ROOT#$WORK/root#" bench/nginx-static.conf >"$WORK/nginx.conf"
 nginx -c "$WORK/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
@@ -84,7 +85,7 @@ for spec in "ml-addr-list page 1|do=ml-addr-list&list_id=1&page=1" \
   case "$q" in do=task-list) script=task.php;; do=overview*) script=track.php;; esac
   url="$API/$script?$AUTH&$q"
   file="$(echo "$name" | tr ' ' '_').xml"
-  curl -sf "$url" >"$WORK/root/$file"
+  curl -sf "$url" >"$WORK/root/$file"; chmod 644 "$WORK/root/$file"
   read -r Q50 Q99 QRPS < <(load "$url")
   read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
   printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"

@@ -302,7 +302,75 @@ async fn the_language_follows_the_browser_and_the_switch(app: TestApp) {
     app.stop().await;
 }
 
+async fn a_waiting_task_is_cancelled_from_its_report(app: TestApp) {
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["news@acme.cn"]).await;
+    app.api_post(
+        "template.php",
+        "acme",
+        "pw",
+        "do=add-tpl",
+        &[("name", "t"), ("subject", "s"), ("content", "c")],
+    )
+    .await;
+    app.api_post(
+        "mloperate.php",
+        "acme",
+        "pw",
+        "do=maillist-add",
+        &[("subject", "L"), ("status", "enabled")],
+    )
+    .await;
+    app.api_post(
+        "mloperate.php",
+        "acme",
+        "pw",
+        "do=ml-addr-add&list_id=1",
+        &[("ml_addr", "a@x.cn\nb@x.cn\nc@x.cn")],
+    )
+    .await;
+    let add = app
+        .api(
+            "task.php",
+            "acme",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_account=news%40acme.cn&status=1&time=2099-01-01%2010:00",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+    let credits = || async {
+        app.api("account.php", "acme", "pw", "do=service-info")
+            .await
+            .element("qty_available")
+    };
+    assert_eq!(credits().await.as_deref(), Some("97"));
+    let me = session(&app, "acme", "pw", "").await;
+    let (_, report) = page(&app, "/sendstat/tasks/1", &me).await;
+    assert!(report.contains("id=\"task-cancel\""), "{report}");
+    assert!(
+        !report.contains("id=\"task-resume\""),
+        "a waiting task can't be resumed"
+    );
+    let done = app
+        .client
+        .post(format!("{}/sendstat/tasks/1", app.base))
+        .header("Cookie", &me)
+        .form(&[("csrf", csrf(&report).as_str()), ("what", "cancel")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let list = app.api("task.php", "acme", "pw", "do=task-list&id=1").await;
+    assert_eq!(list.element("send_status").as_deref(), Some("-3"));
+    assert_eq!(
+        credits().await.as_deref(),
+        Some("100"),
+        "the reservation comes back"
+    );
+    app.stop().await;
+}
+
 both_stores!(start = start;
+    a_waiting_task_is_cancelled_from_its_report,
     errurl_goes_only_to_the_posting_site,
     only_the_plain_password_of_the_named_kind_logs_in,
     a_session_shows_the_customers_own_console,

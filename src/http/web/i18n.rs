@@ -147,5 +147,9 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("st_1", "等待发送", "Waiting"),
     ("st_2", "正在发送", "Sending"),
     ("st_3", "发送完成", "Completed"),
+    ("act_pause", "暂停发送", "Pause"),
+    ("act_resume", "继续发送", "Resume"),
+    ("act_cancel", "取消发送", "Cancel"),
+    ("done", "已完成", "Done"),
     ("language", "English", "中文"),
 ];

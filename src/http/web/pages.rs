@@ -15,7 +15,7 @@ use super::{Ctx, query_param, server_error};
 use crate::app::App;
 use crate::domain::accounts::Role;
 use crate::domain::senders::Owner;
-use crate::domain::tasks::SendStatus;
+use crate::domain::tasks::{Intervention, SendStatus};
 use crate::domain::templates::{CompiledTemplate, Recipient};
 use crate::http::compat::{self, params::Params};
 use crate::store::{AddressFilter, DayFigures, FailFilter, MailboxScope, Start, TaskFilter};
@@ -26,7 +26,7 @@ pub fn router() -> Router<App> {
     Router::new()
         .route("/sendstat/progress.json", get(progress))
         .route("/sendstat/tasks", get(tasks).post(create_task))
-        .route("/sendstat/tasks/{id}", get(task_report))
+        .route("/sendstat/tasks/{id}", get(task_report).post(task_action))
         .route("/sendstat/tasks/{id}/failures.txt", get(task_failures))
         .route("/sendstat/lists", get(lists).post(create_list))
         .route("/sendstat/lists/{id}", get(list_page))
@@ -342,7 +342,43 @@ async fn create_task(ctx: Ctx, req: Request) -> Response {
     }
 }
 
+/// Pause, resume or cancel (D-20: the console's own controls).
+async fn task_action(ctx: Ctx, Path(task_id): Path<i64>, req: Request) -> Response {
+    let me = me!(ctx, Role::Customer);
+    let id = me.session.account_id;
+    let p = match form(&ctx, "task.php", req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let what = match p.raw("what").ok().flatten() {
+        Some("pause") => Intervention::Pause,
+        Some("resume") => Intervention::Resume,
+        Some("cancel") => Intervention::Cancel,
+        _ => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let app = &ctx.app;
+    let done =
+        crate::domain::tasks::intervene(&app.store, id, task_id, what, app.clock.now(), app.clock.today())
+            .await;
+    let tr = ctx.lang.strings();
+    let flash = match done {
+        Ok(_) => {
+            app.engine_wakeup.notify_waiters();
+            (tr["done"].to_string(), "ok")
+        }
+        Err(crate::domain::tasks::InterventionError::NotFound) => {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        Err(e) => (format!("{}: {e}", tr["error"]), "error"),
+    };
+    show_task(&ctx, task_id, Some(flash)).await
+}
+
 async fn task_report(ctx: Ctx, Path(task_id): Path<i64>) -> Response {
+    show_task(&ctx, task_id, None).await
+}
+
+async fn show_task(ctx: &Ctx, task_id: i64, flash: Option<(String, &str)>) -> Response {
     let me = me!(ctx, Role::Customer);
     let (app, id) = (&ctx.app, me.session.account_id);
     let filter = TaskFilter {
@@ -408,6 +444,10 @@ async fn task_report(ctx: Ctx, Path(task_id): Path<i64>) -> Response {
                 open_ratio => crate::tracking::ratio(tracking.open_unique, t.sent_count),
                 click_ratio => crate::tracking::ratio(tracking.click_unique, t.sent_count) },
             links, failures, providers, chart,
+            actions => [("pause", t.status == SendStatus::Sending), ("resume", t.status == SendStatus::Paused),
+                ("cancel", matches!(t.status, SendStatus::Hold | SendStatus::Waiting | SendStatus::Sending | SendStatus::Paused))]
+                .into_iter().filter(|(_, ok)| *ok).map(|(a, _)| a).collect::<Vec<_>>(),
+            flash => flash.as_ref().map(|f| f.0.clone()), flash_kind => flash.as_ref().map(|f| f.1),
         },
     )
 }
