@@ -533,3 +533,20 @@ pub async fn add_sender_domain(
         assert_eq!(a.code(), "success", "{m}: {}", a.text());
     }
 }
+
+/// Every tracking path `/t/{kind}/TOKEN` in a message's text (`o` pixels,
+/// `c` clicks, `u` unsubscribes), in order.
+pub fn tracking_paths(s: &str, kind: &str) -> Vec<String> {
+    let marker = format!("/t/{kind}/");
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(&marker) {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
