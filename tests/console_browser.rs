@@ -2,8 +2,9 @@
 //! playwright-core (`tests/e2e/console.mjs`). A customer with a delivered,
 //! opened and clicked campaign logs in through its own login page on
 //! another site (8.1), reads its dashboard and a task report, imports a
-//! file on a list page, switches the language; no page may log a
-//! JavaScript error. Screenshots go to `target/e2e-shots/`, and the
+//! file on a list page, switches the language, sees every page labelled
+//! in both languages; then a manager logs in on the built-in page and
+//! sees the customer. No page may log a JavaScript error. Screenshots go to `target/e2e-shots/`, and the
 //! dashboard's to `docs/console.png`.
 //!
 //! `scripts/test.sh` installs Chromium and playwright-core (into
@@ -254,6 +255,8 @@ async fn a_customer_uses_the_console_in_chromium() {
         .env("QUNFA_E2E_SHOP", &shop)
         .env("QUNFA_E2E_USER", "acme")
         .env("QUNFA_E2E_PASSWORD", "pw")
+        .env("QUNFA_E2E_MANAGER", "boss")
+        .env("QUNFA_E2E_MANAGER_PASSWORD", "bosspw")
         .env("QUNFA_E2E_CREDITS", &expected.credits)
         .env("QUNFA_E2E_SENT", "5")
         .env("QUNFA_E2E_FAILED", "2")

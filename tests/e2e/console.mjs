@@ -2,7 +2,8 @@
 // tests/console_browser.rs, which prepares the data and passes, in the
 // environment, where things are (QUNFA_E2E_APP, _SHOP, _MODULES, _CHROMIUM,
 // _SHOTS, _README_SHOT) and what the pages must show (_USER, _PASSWORD,
-// _CREDITS, _SENT, _FAILED, _TASK, _LIST, _IMPORT_LIST).
+// _MANAGER, _MANAGER_PASSWORD, _CREDITS, _SENT, _FAILED, _TASK, _LIST,
+// _IMPORT_LIST).
 // Exits non-zero on the first failed check or on any JavaScript error.
 import { createRequire } from "node:module";
 import { mkdirSync, existsSync } from "node:fs";
@@ -33,7 +34,7 @@ function equal(actual, expected, what) {
   );
 }
 const text = async (page, selector) => (await page.locator(selector).innerText()).trim();
-/// A table's data rows (the header row has no td), as arrays of cell texts.
+// A table's data rows (the header row has no td), as arrays of cell texts.
 const rows = (page, table) =>
   page.$$eval(`${table} tr`, (trs) =>
     trs
@@ -42,6 +43,26 @@ const rows = (page, table) =>
   );
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+// Every page's labels come from the language's strings: none may be empty
+// (a table's last header may: it heads the actions).
+async function labelled(page, lang) {
+  equal(await page.getAttribute("html", "lang"), lang === "zh" ? "zh-CN" : "en", `${page.url()}: language`);
+  const empty = await page.$$eval("nav a, h1, h2, button, label, figcaption, th:not(:last-child)", (els) =>
+    els.filter((e) => e.innerText.trim() === "").map((e) => e.outerHTML.slice(0, 80)),
+  );
+  equal(empty, [], `${page.url()}: no empty label`);
+}
+// Each page of `paths` answers 200 in both languages, fully labelled.
+async function everyPage(page, paths) {
+  for (const lang of ["en", "zh"]) {
+    for (const path of paths) {
+      const r = await page.goto(`${app}${path}${path.includes("?") ? "&" : "?"}lang=${lang}`);
+      equal(r.status(), 200, `${path} in ${lang}`);
+      await labelled(page, lang);
+    }
+  }
 }
 
 const shopHost = new URL(shop).hostname;
@@ -175,10 +196,25 @@ try {
   await page.goto(`${app}/sendstat/templates`);
   await shot(page, "templates");
   await page.goto(`${app}/sendstat/templates/1`);
+  equal(await text(page, "#preview-subject"), "张三，您好", "the preview is rendered for the sample recipient");
   await shot(page, "template");
   await page.goto(`${app}/sendstat/domains`);
   check((await page.content()).includes("acme.cn"), "the customer's domain is listed");
   await shot(page, "domains");
+
+  // Every customer page in both languages (the switch is checked below).
+  const task = env("TASK");
+  await everyPage(page, [
+    "/sendstat/",
+    "/sendstat/tasks",
+    `/sendstat/tasks/${task}`,
+    "/sendstat/lists",
+    `/sendstat/lists/${env("LIST")}`,
+    "/sendstat/templates",
+    "/sendstat/templates/1",
+    "/sendstat/domains",
+  ]);
+  await page.goto(`${app}/sendstat/?lang=zh`);
 
   // 4. The language switch, remembered from page to page.
   await page.goto(`${app}/sendstat/`);
@@ -203,6 +239,29 @@ try {
   await Promise.all([page.waitForNavigation(), page.click("header form button")]);
   await page.goto(`${app}/sendstat/tasks`);
   check(await page.locator("input[name=password]").isVisible(), "after logout the console asks for a login");
+
+  // The built-in login page: a customer's credentials are no manager's.
+  const login = async (user, password, type) => {
+    await page.goto(`${app}/sendstat/`);
+    await page.fill("input[name=username]", user);
+    await page.fill("input[name=password]", password);
+    await page.selectOption("select[name=user_type]", type);
+    await Promise.all([page.waitForNavigation(), page.click("form.login button[type=submit]")]);
+  };
+  await login(env("USER"), env("PASSWORD"), "manager");
+  check(await page.locator("#login-error").isVisible(), "a customer's password does not log in a manager");
+  // The manager's console: every customer, every domain.
+  await login(env("MANAGER"), env("MANAGER_PASSWORD"), "manager");
+  equal(page.url(), `${app}/sendstat/`, "the manager lands on its home");
+  const customers = await rows(page, "#customers");
+  const acme = customers.find((r) => r[1] === env("USER"));
+  check(acme !== undefined, "the manager sees the customer");
+  equal(await page.locator("#customers tr", { hasText: env("USER") }).locator(".credits").innerText(), env("CREDITS"), "its credits");
+  equal(await page.locator("#customers tr", { hasText: env("USER") }).locator(".sent").innerText(), env("SENT"), "its sending");
+  await shot(page, "manager-customers");
+  await page.goto(`${app}/sendstat/domains`);
+  check((await page.content()).includes("acme.cn"), "the manager sees every domain");
+  await everyPage(page, ["/sendstat/", "/sendstat/domains"]);
 
   // 5. No JavaScript error anywhere.
   equal(errors, [], "console and page errors");
