@@ -6,6 +6,7 @@
 #   QUNFA_TEST_PG_URL=URL      a PostgreSQL server (default postgres://postgres@127.0.0.1:5432)
 #   QUNFA_LINT=off             skip rustfmt and clippy
 #   QUNFA_TEST_PYTHON=PATH     a Python with dkimpy and PyNaCl (default: a virtualenv in target/)
+#   QUNFA_TEST_BROWSER=off     skip the console's browser test (tests/console_browser.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,24 @@ if [ -z "${QUNFA_TEST_PYTHON:-}" ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2'
   fi
   export QUNFA_TEST_PYTHON="$PWD/$venv/bin/python"
+fi
+
+# The console's browser test drives Debian's Chromium with playwright-core
+# (pinned in tests/e2e/package.json, installed into target/e2e; it never
+# downloads a browser of its own).
+if [ "${QUNFA_TEST_BROWSER:-on}" != off ]; then
+  # A small CJK font, so the Chinese pages render legibly in screenshots.
+  if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+  fi
+  e2e=target/e2e
+  if ! cmp -s tests/e2e/package-lock.json "$e2e/package-lock.json" \
+    || [ ! -f "$e2e/node_modules/playwright-core/package.json" ]; then
+    mkdir -p "$e2e"
+    cp tests/e2e/package.json tests/e2e/package-lock.json "$e2e/"
+    npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error
+  fi
 fi
 
 if [ "${QUNFA_LINT:-on}" != off ]; then

@@ -28,22 +28,6 @@ struct Links {
     unsubscribe: String,
 }
 
-/// Every `http…/t/X/TOKEN` in `s`, as the path `/t/X/TOKEN`.
-fn paths(s: &str, kind: &str) -> Vec<String> {
-    let marker = format!("/t/{kind}/");
-    let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(&marker) {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
-            .unwrap_or(tail.len());
-        out.push(tail[..end].to_string());
-        rest = &tail[end..];
-    }
-    out
-}
-
 async fn delivered_campaign(app: &TestApp, sink: &SmtpServer) -> (String, HashMap<String, Links>) {
     app.customer("acme", "pw", 100).await;
     add_manager(app).await;
@@ -108,11 +92,11 @@ async fn delivered_campaign(app: &TestApp, sink: &SmtpServer) -> (String, HashMa
         let who = r.rcpt_to[0].split('@').next().unwrap().to_string();
         let unsubscribe = msg
             .header_raw("List-Unsubscribe")
-            .map(|h| paths(h, "u"))
+            .map(|h| tracking_paths(h, "u"))
             .unwrap_or_default();
         let l = Links {
-            pixel: paths(&html, "o").pop().expect("a pixel"),
-            clicks: paths(&html, "c"),
+            pixel: tracking_paths(&html, "o").pop().expect("a pixel"),
+            clicks: tracking_paths(&html, "c"),
             unsubscribe: unsubscribe.first().cloned().expect("a List-Unsubscribe link"),
         };
         assert_eq!(l.clicks.len(), 2, "both links are tracked: {html}");

@@ -611,3 +611,20 @@ pub async fn add_list(app: &TestApp, user: &str, lines: &[String]) {
         .await;
     assert_eq!(b.element("count"), Some(lines.len().to_string()), "{}", b.text());
 }
+
+/// Every tracking path `/t/{kind}/TOKEN` in a message's text (`o` pixels,
+/// `c` clicks, `u` unsubscribes), in order.
+pub fn tracking_paths(s: &str, kind: &str) -> Vec<String> {
+    let marker = format!("/t/{kind}/");
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(&marker) {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}

@@ -186,6 +186,13 @@ pub fn server_error(e: &dyn std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
 
+/// The strings of `lang` as the templates' `tr` map (`tr.login`). A map
+/// object, not `Value::from_iter`, which makes a list of pairs in which
+/// every `tr.key` is undefined and renders as nothing.
+fn translations(lang: Lang) -> Value {
+    Value::from(lang.strings())
+}
+
 impl Ctx {
     /// Renders a page with the layout's common values (`tr`, `lang`, `me`).
     pub fn render(&self, template: &str, values: Value) -> Response {
@@ -201,7 +208,7 @@ impl Ctx {
             }
         });
         let common = minijinja::context! {
-            tr => Value::from(self.lang.strings()),
+            tr => translations(self.lang),
             lang => self.lang.code(),
             me => me,
         };
@@ -363,11 +370,24 @@ async fn logout(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{TEMPLATES, url_host};
+    use super::{Lang, TEMPLATES, translations, url_host};
 
     #[test]
     fn every_template_parses() {
         assert!(TEMPLATES.templates().count() >= 11);
+    }
+
+    #[test]
+    fn pages_show_their_labels_in_both_languages() {
+        for (lang, label, switch) in [(Lang::En, "Log in", "中文"), (Lang::Zh, "登录", "English")] {
+            let ctx = minijinja::context! { tr => translations(lang), lang => lang.code() };
+            let html = TEMPLATES
+                .get_template("login.html")
+                .and_then(|t| t.render(ctx))
+                .expect("login page renders");
+            assert!(html.contains(&format!(">{label}</button>")), "{html}");
+            assert!(html.contains(switch), "{html}");
+        }
     }
 
     #[test]
