@@ -205,7 +205,12 @@ async fn a_session_shows_the_customers_own_console(app: TestApp) {
         ("csrf", token.clone()),
     ])
     .await;
-    assert_eq!(made.status(), 200);
+    assert_eq!(
+        made.status(),
+        302,
+        "back to the page, so a reload sends nothing again"
+    );
+    assert_eq!(made.headers()["location"], "/sendstat/lists?ok=created");
     let api = app.api("mloperate.php", "acme", "pw", "do=maillist-list").await;
     assert!(api.text().contains("Made in console"), "{}", api.text());
     // The same rules as the API: an empty name is refused with the API's message.
@@ -358,7 +363,8 @@ async fn a_waiting_task_is_cancelled_from_its_report(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert_eq!(done.status(), 200);
+    assert_eq!(done.status(), 302);
+    assert_eq!(done.headers()["location"], "/sendstat/tasks/1?ok=done");
     let list = app.api("task.php", "acme", "pw", "do=task-list&id=1").await;
     assert_eq!(list.element("send_status").as_deref(), Some("-3"));
     assert_eq!(

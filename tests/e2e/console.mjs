@@ -177,10 +177,10 @@ try {
     buffer: Buffer.from(file.join("\n") + "\n"),
   });
   const [uploaded] = await Promise.all([page.waitForNavigation(), page.click("#import button[type=submit]")]);
-  const rendered = (await uploaded.text()).match(/class="state">(\w+)</)?.[1];
+  const rendered = (await uploaded.text()).match(/data-state="(\w+)"/)?.[1];
   console.log(`# the import's row was rendered as "${rendered}"; the page's script polls it to "done"`);
   const job = page.locator("#imports tr[data-import]").last();
-  await job.locator(".state").filter({ hasText: /^done$/ }).waitFor({ timeout: 30_000 });
+  await job.locator('.state[data-state="done"]').waitFor({ timeout: 30_000 });
   equal(await text(page, "#imports tr[data-import] >> nth=-1 >> .added"), "4", "the import's added count");
   equal(await text(page, "#imports tr[data-import] >> nth=-1 >> .invalid"), "1", "the import's invalid count");
   equal(

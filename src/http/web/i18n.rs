@@ -151,5 +151,9 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("act_resume", "继续发送", "Resume"),
     ("act_cancel", "取消发送", "Cancel"),
     ("done", "已完成", "Done"),
+    ("import_queued", "排队中", "queued"),
+    ("import_running", "导入中", "running"),
+    ("import_done", "已完成", "done"),
+    ("import_failed", "失败", "failed"),
     ("language", "English", "中文"),
 ];

@@ -243,8 +243,17 @@ async fn progress(ctx: Ctx) -> Response {
         .into_response()
 }
 
-async fn tasks(ctx: Ctx) -> Response {
-    tasks_page(&ctx, None).await
+/// After a form that worked, the browser is sent back to the page (so a
+/// reload sends nothing twice) with `?ok=KEY`, shown as a notice.
+fn ok_flash(ctx: &Ctx, uri: &axum::http::Uri) -> Option<(String, &'static str)> {
+    let key = query_param(uri, "ok")?;
+    let key = ["created", "done"].into_iter().find(|k| *k == key)?;
+    Some((ctx.lang.strings()[key].to_string(), "ok"))
+}
+
+async fn tasks(ctx: Ctx, req: Request) -> Response {
+    let flash = ok_flash(&ctx, req.uri());
+    tasks_page(&ctx, flash).await
 }
 
 async fn tasks_page(ctx: &Ctx, flash: Option<(String, &str)>) -> Response {
@@ -336,7 +345,7 @@ async fn create_task(ctx: Ctx, req: Request) -> Response {
     match compat::console_call(&ctx.app, id, "task.php", "add-task", &api).await {
         Ok(_) => {
             ctx.app.engine_wakeup.notify_waiters();
-            tasks_page(&ctx, Some((tr["created"].to_string(), "ok"))).await
+            super::found("/sendstat/tasks?ok=created")
         }
         Err(e) => tasks_page(&ctx, Some((format!("{}: {}", tr["error"], e.message()), "error"))).await,
     }
@@ -364,7 +373,7 @@ async fn task_action(ctx: Ctx, Path(task_id): Path<i64>, req: Request) -> Respon
     let flash = match done {
         Ok(_) => {
             app.engine_wakeup.notify_waiters();
-            (tr["done"].to_string(), "ok")
+            return super::found(&format!("/sendstat/tasks/{task_id}?ok=done"));
         }
         Err(crate::domain::tasks::InterventionError::NotFound) => {
             return StatusCode::NOT_FOUND.into_response();
@@ -374,8 +383,9 @@ async fn task_action(ctx: Ctx, Path(task_id): Path<i64>, req: Request) -> Respon
     show_task(&ctx, task_id, Some(flash)).await
 }
 
-async fn task_report(ctx: Ctx, Path(task_id): Path<i64>) -> Response {
-    show_task(&ctx, task_id, None).await
+async fn task_report(ctx: Ctx, Path(task_id): Path<i64>, req: Request) -> Response {
+    let flash = ok_flash(&ctx, req.uri());
+    show_task(&ctx, task_id, flash).await
 }
 
 async fn show_task(ctx: &Ctx, task_id: i64, flash: Option<(String, &str)>) -> Response {
@@ -493,8 +503,9 @@ async fn task_failures(ctx: Ctx, Path(task_id): Path<i64>, req: Request) -> Resp
         .into_response()
 }
 
-async fn lists(ctx: Ctx) -> Response {
-    lists_page(&ctx, None).await
+async fn lists(ctx: Ctx, req: Request) -> Response {
+    let flash = ok_flash(&ctx, req.uri());
+    lists_page(&ctx, flash).await
 }
 
 async fn lists_page(ctx: &Ctx, flash: Option<(String, &str)>) -> Response {
@@ -527,7 +538,7 @@ async fn create_list(ctx: Ctx, req: Request) -> Response {
     )
     .await
     {
-        Ok(_) => lists_page(&ctx, Some((tr["created"].to_string(), "ok"))).await,
+        Ok(_) => super::found("/sendstat/lists?ok=created"),
         Err(e) => lists_page(&ctx, Some((format!("{}: {}", tr["error"], e.message()), "error"))).await,
     }
 }
@@ -538,7 +549,8 @@ async fn list_page(ctx: Ctx, Path(list_id): Path<i64>, req: Request) -> Response
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .max(1);
-    show_list(&ctx, list_id, &q, page, None).await
+    let flash = ok_flash(&ctx, req.uri());
+    show_list(&ctx, list_id, &q, page, flash).await
 }
 
 async fn show_list(ctx: &Ctx, list_id: i64, q: &str, page: i64, flash: Option<(String, &str)>) -> Response {
@@ -594,14 +606,16 @@ async fn import_file(ctx: Ctx, Path(list_id): Path<i64>, req: Request) -> Respon
         return r;
     }
     let tr = ctx.lang.strings();
-    let flash = match compat::console_call(&ctx.app, id, "mloperate.php", "ml-addr-add-file", &p).await {
+    match compat::console_call(&ctx.app, id, "mloperate.php", "ml-addr-add-file", &p).await {
         Ok(_) => {
             ctx.app.import_wakeup.notify_waiters();
-            (tr["created"].to_string(), "ok")
+            super::found(&format!("/sendstat/lists/{list_id}?ok=created"))
         }
-        Err(e) => (format!("{}: {}", tr["error"], e.message()), "error"),
-    };
-    show_list(&ctx, list_id, "", 1, Some(flash)).await
+        Err(e) => {
+            let flash = (format!("{}: {}", tr["error"], e.message()), "error");
+            show_list(&ctx, list_id, "", 1, Some(flash)).await
+        }
+    }
 }
 
 async fn export_list(ctx: Ctx, Path(list_id): Path<i64>) -> Response {

@@ -21,7 +21,10 @@
           if (!row) return;
           var bar = row.querySelector("progress");
           bar.max = j.size || 1; bar.value = j.state === "done" ? bar.max : j.offset_done;
-          row.querySelector(".state").textContent = j.state;
+          var state = row.querySelector(".state");
+          var label = document.getElementById("imports").getAttribute("data-label-" + j.state);
+          state.textContent = label || j.state;
+          state.setAttribute("data-state", j.state);
           row.querySelector(".added").textContent = j.added;
           row.querySelector(".invalid").textContent = j.invalid;
           row.querySelector(".duplicate").textContent = j.duplicate;
