@@ -95,16 +95,7 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
     let mut first = worker(&app, &relay);
     let mut second = worker(&app, &relay);
     // Kill the first worker once a quarter of the campaign is out.
-    for _ in 0..600 {
-        if sink.received().len() >= RECIPIENTS / 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        sink.received().len() < RECIPIENTS,
-        "the campaign ended before the kill"
-    );
+    a_quarter_is_out(&sink).await;
     first.start_kill().expect("SIGKILL");
     first.wait().await.unwrap();
     let mut restarted = worker(&app, &relay);
@@ -123,23 +114,7 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
     restarted.start_kill().ok();
     assert!(done, "the campaign completes after the crash");
 
-    let mut times: HashMap<String, usize> = HashMap::new();
-    for r in sink.received() {
-        for rcpt in r.rcpt_to {
-            *times.entry(rcpt).or_default() += 1;
-        }
-    }
-    for p in &people {
-        assert!(times.contains_key(p), "{p} was lost");
-    }
-    let twice: Vec<&String> = times.iter().filter(|(_, n)| **n > 1).map(|(a, _)| a).collect();
-    assert!(times.values().all(|n| *n <= 2), "no one gets three: {times:?}");
-    // Only messages in flight in the killed worker (at most its concurrency) may go out twice.
-    assert!(
-        twice.len() <= 32,
-        "{} recipients got two messages: {twice:?}",
-        twice.len()
-    );
+    invariant_1_holds(&sink, &people);
     let t = store.task_by_id(id).await.unwrap().unwrap();
     assert_eq!((t.sent_count, t.error_count), (RECIPIENTS as i64, 0));
     let service = app.api("account.php", "acme", "pw", "do=service-info").await;
@@ -149,4 +124,150 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
         "charged once per recipient"
     );
     app.stop().await;
+}
+
+/// The same on SQLite, where one `qunfa serve` does everything: it is
+/// killed with SIGKILL mid-campaign and started again on the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data() {
+    let Some(mut app) = TestApp::start(Backend::Sqlite).await else {
+        return;
+    };
+    let sink = SmtpServer::start(ServerOptions::default()).await;
+    let relay = format!("127.0.0.1:{}", sink.port());
+    let people: Vec<String> = (0..RECIPIENTS).map(|i| format!("p{i}@dest.cn")).collect();
+    for p in &people {
+        sink.script(p, [Act::Tarpit(Duration::from_millis(150))]);
+    }
+    app.customer("acme", "pw", 1000).await;
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["a@acme.cn"]).await;
+    add_template(
+        &app,
+        "acme",
+        &[
+            ("name", "t"),
+            ("subject", "Hi"),
+            ("content", "<p>{{ fullname }}</p>"),
+        ],
+    )
+    .await;
+    add_list(&app, "acme", &people).await;
+    // From here on the server is a process of its own, on the same files.
+    let (data_dir, database_url) = (app.data_path(), app.database_url.clone());
+    app.halt().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = || {
+        Command::new(env!("CARGO_BIN_EXE_qunfa"))
+            .arg("serve")
+            .env("QUNFA_DATA_DIR", &data_dir)
+            .env("QUNFA_DATABASE_URL", &database_url)
+            .env("QUNFA_TIMEZONE", TIMEZONE)
+            .env("QUNFA_SMTP_RELAY", &relay)
+            .env("QUNFA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("QUNFA_DELIVERY_LEASE", "3s")
+            .env("QUNFA_HELO_NAME", "mta.qunfa.test")
+            .env_remove("QUNFA_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start qunfa serve")
+    };
+    let client = reqwest::Client::new();
+    let api = |q: &str| {
+        format!(
+            "http://127.0.0.1:{port}/mm-ms/api/task.php?username=acme&password={}&{q}",
+            md5_hex("pw")
+        )
+    };
+    let get = |q: String| {
+        let client = client.clone();
+        async move {
+            for _ in 0..100 {
+                if let Ok(r) = client.get(&q).send().await {
+                    return r.text().await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("qunfa serve does not answer");
+        }
+    };
+    let mut first = serve();
+    let add = get(api(
+        "do=add-task&tpl_id=1&maillist_id=1&send_account=a@acme.cn&status=2",
+    ))
+    .await;
+    assert!(add.contains("<status>success</status>"), "{add}");
+    for _ in 0..600 {
+        if sink.received().len() >= RECIPIENTS / 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        sink.received().len() < RECIPIENTS,
+        "the campaign ended before the kill"
+    );
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.unwrap();
+    let mut second = serve();
+    let mut done = String::new();
+    for _ in 0..1200 {
+        done = get(api("do=task-list&id=1")).await;
+        if done.contains("<send_status>3</send_status>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.start_kill().ok();
+    assert!(
+        done.contains("<send_status>3</send_status>"),
+        "the campaign completes after the crash: {done}"
+    );
+    assert!(
+        done.contains(&format!("<send_count>{RECIPIENTS}</send_count>")),
+        "{done}"
+    );
+    invariant_1_holds(&sink, &people);
+    drop(app);
+}
+
+/// Waits until a quarter of the campaign is out (the moment to kill).
+async fn a_quarter_is_out(sink: &SmtpServer) {
+    for _ in 0..600 {
+        if sink.received().len() >= RECIPIENTS / 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        sink.received().len() < RECIPIENTS,
+        "the campaign ended before the kill"
+    );
+}
+
+/// DESIGN.md invariant 1: nobody lost, and only messages that were in
+/// flight in the killed process (at most its concurrency) went out twice.
+fn invariant_1_holds(sink: &SmtpServer, people: &[String]) {
+    let mut times: HashMap<String, usize> = HashMap::new();
+    for r in sink.received() {
+        for rcpt in r.rcpt_to {
+            *times.entry(rcpt).or_default() += 1;
+        }
+    }
+    for p in people {
+        assert!(times.contains_key(p), "{p} was lost");
+    }
+    let twice: Vec<&String> = times.iter().filter(|(_, n)| **n > 1).map(|(a, _)| a).collect();
+    assert!(times.values().all(|n| *n <= 2), "no one gets three: {times:?}");
+    assert!(
+        twice.len() <= 32,
+        "{} recipients got two messages: {twice:?}",
+        twice.len()
+    );
 }

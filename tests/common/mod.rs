@@ -295,6 +295,13 @@ impl TestApp {
         self.running = Some(running);
     }
 
+    /// Stops the server and keeps its data, for a process of its own to take over.
+    pub async fn halt(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.expect("clean stop");
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("clean stop");
