@@ -540,6 +540,17 @@ async fn every_report_agrees_with_the_campaign(backend: Backend) {
         0
     );
 
+    // The operator's view: outcomes by class, hits, and an empty queue.
+    let m = app.get("/metrics").await.text();
+    assert!(
+        m.lines().any(|l| l.starts_with("messages_total{")
+            && l.contains("outcome=\"failed\"")
+            && l.contains("class=\"not_exist\"")),
+        "{m}"
+    );
+    assert!(m.lines().any(|l| l.starts_with("tracking_hits_total ")), "{m}");
+    assert!(m.lines().any(|l| l == "delivery_queue_depth 0"), "{m}");
+
     // Another customer sees none of it.
     app.customer("other", "pw", 10).await;
     assert_eq!(

@@ -168,6 +168,7 @@ async fn step(
                         status: String::new(),
                         text: format!("not sent: {e}"),
                     };
+                    count(&outcome);
                     recorder.record(d, outcome).await?;
                     continue;
                 }
@@ -179,6 +180,7 @@ async fn step(
             let outcome = deliver(&app, &mailer, &ctx, &d).await;
             // The next message may start while this outcome is written.
             drop(permit);
+            count(&outcome);
             recorder.record(d, outcome).await
         }));
     }
@@ -191,6 +193,24 @@ async fn step(
         }
     }
     result
+}
+
+/// `messages_total{outcome, class}` on /metrics.
+fn count(o: &Outcome) {
+    let (outcome, class) = match o {
+        Outcome::Sent { .. } => ("sent", ""),
+        Outcome::Deferred { .. } => ("deferred", ""),
+        Outcome::Postponed { .. } => ("postponed", ""),
+        Outcome::Withheld => ("withheld", ""),
+        Outcome::Failed { class, .. } => (
+            "failed",
+            u8::try_from(*class)
+                .ok()
+                .and_then(FailureClass::from_code)
+                .map_or("", FailureClass::as_str),
+        ),
+    };
+    metrics::counter!("messages_total", "outcome" => outcome, "class" => class).increment(1);
 }
 
 /// An outcome on its way to the store, and whom to tell when it is there.

@@ -44,7 +44,12 @@ async fn healthz(State(app): State<App>) -> Response {
     }
 }
 
-async fn metrics_text() -> Response {
+async fn metrics_text(State(app): State<App>) -> Response {
+    // The queue is the database's, shared by every worker: read at scrape time.
+    match app.store.queue_depth().await {
+        Ok(n) => metrics::gauge!("delivery_queue_depth").set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "reading the queue depth"),
+    }
     let body = prometheus().render();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -183,6 +183,16 @@ impl Store {
         })
     }
 
+    /// Deliveries not yet done: queued, deferred or being sent (/metrics).
+    pub async fn queue_depth(&self) -> StoreResult<i64> {
+        let n = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'deferred', 'sending')",
+        )
+        .fetch_one(p)
+        .await)?;
+        Ok(n)
+    }
+
     /// Keeps a worker's claims alive: their lease now lasts until `lease_until`.
     pub async fn renew_claims(&self, claims: &[(i64, i64)], lease_until: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
