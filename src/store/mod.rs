@@ -9,6 +9,7 @@ mod files;
 mod lists;
 mod pages;
 mod senders;
+mod sqlite_rows;
 mod tasks;
 mod templates;
 
@@ -261,6 +262,7 @@ impl Store {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
                 }
+                sqlite_rows::configure_once();
                 let opts = sqlite_options(path);
                 let pool = PoolOptions::<sqlx::Sqlite>::new()
                     .max_connections(8)
