@@ -1,6 +1,8 @@
 //! Contact lists and their addresses: the record formats of API.md F.2 and
 //! H-7, and the rules every way of adding an address shares (D-15, D-16).
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, GB18030, UTF_8};
 
 use super::email::EmailAddress;
@@ -75,6 +77,106 @@ impl NewAddress {
             fullname,
             vars: Default::default(),
             extra: Extra::default(),
+        }
+    }
+}
+
+/// One address to store, as text fields borrowed from wherever it was
+/// parsed into: what the store binds, whichever way the rows came.
+pub struct AddressRecord<'a> {
+    pub address: &'a str,
+    pub key: Cow<'a, str>,
+    pub fullname: &'a str,
+    pub vars: [&'a str; 10],
+    /// sex, birthday, phone, area (Part G).
+    pub extra: [&'a str; 4],
+}
+
+/// Addresses to store, by position.
+pub trait AddressRecords: Sync {
+    fn count(&self) -> usize;
+    fn record(&self, i: usize) -> AddressRecord<'_>;
+}
+
+impl AddressRecords for [NewAddress] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn record(&self, i: usize) -> AddressRecord<'_> {
+        let a = &self[i];
+        AddressRecord {
+            address: a.email.as_str(),
+            key: Cow::Owned(a.email.key()),
+            fullname: &a.fullname,
+            vars: std::array::from_fn(|v| a.vars[v].as_str()),
+            extra: [&a.extra.sex, &a.extra.birthday, &a.extra.phone, &a.extra.area],
+        }
+    }
+}
+
+/// Fields of a packed record: address, key, fullname, var1…var10, then the
+/// four extra fields.
+const PACKED_FIELDS: usize = 17;
+
+/// Parsed addresses packed into one text buffer: an import batch of 20,000
+/// rows costs two allocations instead of some 300,000, and a few MB.
+#[derive(Debug, Default)]
+pub struct PackedAddresses {
+    text: String,
+    /// Where each field ends in `text`, `PACKED_FIELDS` per record.
+    ends: Vec<u32>,
+}
+
+impl PackedAddresses {
+    pub fn push(&mut self, a: &NewAddress) {
+        self.field(a.email.as_str());
+        let key_at = self.text.len();
+        self.text.push_str(a.email.ascii());
+        self.text[key_at..].make_ascii_lowercase();
+        self.ends.push(self.text.len() as u32);
+        self.field(&a.fullname);
+        for v in &a.vars {
+            self.field(v);
+        }
+        for e in [&a.extra.sex, &a.extra.birthday, &a.extra.phone, &a.extra.area] {
+            self.field(e);
+        }
+    }
+
+    fn field(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl AddressRecords for PackedAddresses {
+    fn count(&self) -> usize {
+        self.ends.len() / PACKED_FIELDS
+    }
+
+    fn record(&self, i: usize) -> AddressRecord<'_> {
+        let ends = &self.ends[i * PACKED_FIELDS..(i + 1) * PACKED_FIELDS];
+        let mut start = if i == 0 {
+            0
+        } else {
+            self.ends[i * PACKED_FIELDS - 1] as usize
+        };
+        let f: [&str; PACKED_FIELDS] = std::array::from_fn(|n| {
+            let s = &self.text[start..ends[n] as usize];
+            start = ends[n] as usize;
+            s
+        });
+        AddressRecord {
+            address: f[0],
+            key: Cow::Borrowed(f[1]),
+            fullname: f[2],
+            vars: std::array::from_fn(|v| f[3 + v]),
+            extra: [f[13], f[14], f[15], f[16]],
         }
     }
 }
@@ -422,6 +524,29 @@ mod tests {
             Some("张三")
         );
         assert_eq!(FileEncoding::detect(b"\xFF\xFF\xFF\xFF\xFF"), None);
+    }
+
+    #[test]
+    fn packed_records_read_back_as_pushed() {
+        let rows: Vec<NewAddress> = ["A@Example.CN;Ay;1;2", "b@x.cn", "c@例子.中国;;;;;;;;;;;ten"]
+            .into_iter()
+            .map(|l| parse_import_line(l).unwrap())
+            .collect();
+        let mut packed = PackedAddresses::default();
+        for r in &rows {
+            packed.push(r);
+        }
+        assert_eq!(packed.count(), 3);
+        for i in 0..3 {
+            let (p, r) = (packed.record(i), rows.record(i));
+            assert_eq!(
+                (p.address, p.key.as_ref(), p.fullname, p.vars, p.extra),
+                (r.address, r.key.as_ref(), r.fullname, r.vars, r.extra)
+            );
+        }
+        assert_eq!(packed.record(0).key, "a@example.cn");
+        assert_eq!(packed.record(2).key, "c@xn--fsqu00a.xn--fiqs8s");
+        assert_eq!(packed.record(2).vars[9], "ten");
     }
 
     #[test]

@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::app::App;
-use crate::domain::lists::{self, NewAddress};
+use crate::domain::lists::{self, FileEncoding, PackedAddresses};
 use crate::store::{ImportJob, ImportProgress, StoreError, StoreResult};
 
 /// Lines per batch (and per transaction).
@@ -62,16 +62,25 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
         list = job.list_id,
         "import started"
     );
+    // The file is read and parsed a batch ahead of the writer, on the other
+    // core; what is read ahead and not committed is read again on resumption.
+    let (sender, mut receiver) = mpsc::channel(1);
+    let reader = AbortOnDrop(tokio::spawn(read_file(app.clone(), job.clone(), sender)));
     loop {
         if *stop.borrow() || batches == 0 {
+            drop(reader);
             app.store.release_import(job.id).await?;
             return Ok(true);
         }
         batches -= 1;
-        let (rows, progress) = match read_batch(app, &job).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(job = job.id, error = %e, "import failed");
+        let batch = match receiver.recv().await {
+            Some(Ok(b)) => b,
+            failed => {
+                let error = match failed {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "the reader stopped".to_string(),
+                };
+                tracing::error!(job = job.id, error, "import failed");
                 app.store
                     .fail_import(job.id, "the import file could not be read", app.clock.now())
                     .await?;
@@ -81,16 +90,16 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
         let now = app.clock.now();
         let Some(added) = app
             .store
-            .import_batch(&job, &rows, progress, now, now + LEASE)
+            .import_batch(&job, &batch.rows, batch.progress, now, now + LEASE)
             .await?
         else {
             tracing::info!(job = job.id, "import stopped: its list was deleted");
             return Ok(true);
         };
-        job.offset_done = progress.offset;
-        job.lines_done += progress.lines;
+        job.offset_done = batch.progress.offset;
+        job.lines_done += batch.progress.lines;
         job.added += added as i64;
-        if progress.finished {
+        if batch.progress.finished {
             if let Some(file) = job.file_id {
                 app.store.detach_import_file(job.id).await?;
                 app.files.delete(job.customer_id, &[file]).await?;
@@ -106,59 +115,151 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
     }
 }
 
-/// The next batch of the job's file from its offset: the addresses parsed,
-/// and the progress to commit with them.
-async fn read_batch(app: &App, job: &ImportJob) -> StoreResult<(Vec<NewAddress>, ImportProgress)> {
-    let file = job.file_id.ok_or(StoreError::NotFound("file"))?;
-    let mut cursor = app
-        .files
-        .cursor_at(job.customer_id, file, job.offset_done as u64)
-        .await?;
-    let mut batch = Batch {
-        job,
-        rows: Vec::new(),
-        progress: ImportProgress {
-            offset: job.offset_done,
-            ..Default::default()
-        },
-        content_seen: job.lines_done > 0,
+/// Ends the reader when the writer returns, whichever way.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A batch of lines parsed, with the progress to commit with its rows.
+struct Batch {
+    rows: PackedAddresses,
+    progress: ImportProgress,
+}
+
+/// Reads the job's file from its offset and sends it on in batches of
+/// `BATCH_LINES` lines, the last one marked finished; stops at the first
+/// error (sent on too) or when the writer is gone.
+async fn read_file(app: App, job: ImportJob, out: mpsc::Sender<StoreResult<Batch>>) {
+    let cursor = match job.file_id {
+        Some(file) => {
+            app.files
+                .cursor_at(job.customer_id, file, job.offset_done as u64)
+                .await
+        }
+        None => Err(StoreError::NotFound("file")),
     };
-    let mut pending: Vec<u8> = Vec::new();
+    let mut cursor = match cursor {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = out.send(Err(e)).await;
+            return;
+        }
+    };
+    let mut lines = Lines::new(&job);
     loop {
-        let mut start = 0;
-        while let Some(len) = pending[start..].iter().position(|b| *b == b'\n') {
-            batch.line(&pending[start..start + len], len as i64 + 1);
-            start += len + 1;
-            if batch.progress.lines >= BATCH_LINES {
-                return Ok((batch.rows, batch.progress));
+        let chunk = match cursor.next_chunk().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = out.send(Err(e)).await;
+                return;
+            }
+        };
+        // Parsing is CPU work: off the runtime's threads.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let batches = match &chunk {
+                Some(bytes) => lines.feed(bytes),
+                None => vec![lines.finish()],
+            };
+            (lines, batches, chunk.is_none())
+        })
+        .await;
+        let Ok((back, batches, end)) = parsed else { return };
+        lines = back;
+        for b in batches {
+            if out.send(Ok(b)).await.is_err() {
+                return;
             }
         }
-        pending.drain(..start);
-        match cursor.next_chunk().await? {
-            Some(chunk) => pending.extend_from_slice(&chunk),
-            None => {
-                if !pending.is_empty() {
-                    let len = pending.len() as i64;
-                    batch.line(&pending, len);
-                }
-                batch.progress.finished = true;
-                return Ok((batch.rows, batch.progress));
-            }
+        if end {
+            return;
         }
     }
 }
 
-struct Batch<'a> {
-    job: &'a ImportJob,
-    rows: Vec<NewAddress>,
-    progress: ImportProgress,
+/// Splits a file's bytes into lines and parses them into batches.
+struct Lines {
+    encoding: FileEncoding,
+    /// The start of a line that the next chunk ends.
+    pending: Vec<u8>,
+    batch: Batch,
     /// A line with text was read (so a malformed line is no header).
     content_seen: bool,
 }
 
-impl Batch<'_> {
+impl Lines {
+    fn new(job: &ImportJob) -> Lines {
+        Lines {
+            encoding: job.encoding,
+            pending: Vec::new(),
+            batch: Batch::at(job.offset_done),
+            content_seen: job.lines_done > 0,
+        }
+    }
+
+    /// Takes the next bytes of the file; returns the batches they complete.
+    fn feed(&mut self, mut bytes: &[u8]) -> Vec<Batch> {
+        let mut done = Vec::new();
+        if !self.pending.is_empty() {
+            let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
+                self.pending.extend_from_slice(bytes);
+                return done;
+            };
+            let mut line = std::mem::take(&mut self.pending);
+            line.extend_from_slice(&bytes[..end]);
+            self.line(&line, line.len() as i64 + 1, &mut done);
+            bytes = &bytes[end + 1..];
+        }
+        while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+            self.line(&bytes[..end], end as i64 + 1, &mut done);
+            bytes = &bytes[end + 1..];
+        }
+        self.pending.extend_from_slice(bytes);
+        done
+    }
+
+    /// The file has ended: the last batch, with a last line without LF.
+    fn finish(&mut self) -> Batch {
+        let mut done = Vec::new();
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.line(&line, line.len() as i64, &mut done);
+        }
+        // A full batch that the last line completed ends the file just the same.
+        let mut last = done
+            .pop()
+            .unwrap_or_else(|| std::mem::replace(&mut self.batch, Batch::at(0)));
+        last.progress.finished = true;
+        last
+    }
+
     /// One line (without its LF) that takes `consumed` bytes of the file.
-    fn line(&mut self, raw: &[u8], consumed: i64) {
+    fn line(&mut self, raw: &[u8], consumed: i64, done: &mut Vec<Batch>) {
+        self.batch
+            .line(raw, consumed, self.encoding, &mut self.content_seen);
+        if self.batch.progress.lines >= BATCH_LINES {
+            let next = Batch::at(self.batch.progress.offset);
+            done.push(std::mem::replace(&mut self.batch, next));
+        }
+    }
+}
+
+impl Batch {
+    /// An empty batch that starts at `offset` of the file.
+    fn at(offset: i64) -> Batch {
+        Batch {
+            rows: PackedAddresses::default(),
+            progress: ImportProgress {
+                offset,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], consumed: i64, encoding: FileEncoding, content_seen: &mut bool) {
         let at_start = self.progress.offset == 0;
         self.progress.offset += consumed;
         self.progress.lines += 1;
@@ -168,18 +269,18 @@ impl Batch<'_> {
             raw
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let Some(text) = self.job.encoding.decode_line(raw) else {
+        let Some(text) = encoding.decode_line(raw) else {
             self.progress.invalid += 1;
-            self.content_seen = true;
+            *content_seen = true;
             return;
         };
         let text = text.trim();
         if text.is_empty() {
             return;
         }
-        let first = !std::mem::replace(&mut self.content_seen, true);
+        let first = !std::mem::replace(content_seen, true);
         match lists::parse_import_line(text) {
-            Some(a) => self.rows.push(a),
+            Some(a) => self.rows.push(&a),
             // A first line that is no address is a header (INTERFACE.md): skipped, not counted.
             None if first => {}
             None => self.progress.invalid += 1,
