@@ -65,10 +65,13 @@ load() {
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-p50 = ms(re.search(r"50%\s+(\S+)", t).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    if not m:
+        sys.exit(f"unreadable latency {v!r} in:\n{t}")
+    n, unit = m.groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 print(f"{p50:.2f} {p99:.2f} {rps:.0f}")
 PY
