@@ -15,6 +15,10 @@ use crate::store::{ImportJob, ImportProgress, StoreError, StoreResult};
 
 /// Lines per batch (and per transaction).
 const BATCH_LINES: i64 = 20_000;
+/// The longest line kept in memory: far beyond any address record. A
+/// longer one (a binary blob, a file of one line) is skipped as it streams
+/// by and counted invalid, so memory stays bounded whatever the upload.
+const MAX_LINE: usize = 64 * 1024;
 /// Seconds a worker holds a job without renewing it.
 const LEASE: i64 = 30;
 const IDLE: Duration = Duration::from_secs(2);
@@ -185,6 +189,8 @@ struct Lines {
     encoding: FileEncoding,
     /// The start of a line that the next chunk ends.
     pending: Vec<u8>,
+    /// Bytes of the current line let go because it is longer than `MAX_LINE`.
+    dropped: i64,
     batch: Batch,
     /// A line with text was read (so a malformed line is no header).
     content_seen: bool,
@@ -195,6 +201,7 @@ impl Lines {
         Lines {
             encoding: job.encoding,
             pending: Vec::new(),
+            dropped: 0,
             batch: Batch::at(job.offset_done),
             content_seen: job.lines_done > 0,
         }
@@ -203,30 +210,46 @@ impl Lines {
     /// Takes the next bytes of the file; returns the batches they complete.
     fn feed(&mut self, mut bytes: &[u8]) -> Vec<Batch> {
         let mut done = Vec::new();
-        if !self.pending.is_empty() {
-            let Some(end) = bytes.iter().position(|b| *b == b'\n') else {
-                self.pending.extend_from_slice(bytes);
-                return done;
-            };
-            let mut line = std::mem::take(&mut self.pending);
-            line.extend_from_slice(&bytes[..end]);
-            self.line(&line, line.len() as i64 + 1, &mut done);
-            bytes = &bytes[end + 1..];
-        }
         while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
-            self.line(&bytes[..end], end as i64 + 1, &mut done);
+            self.hold(&bytes[..end]);
+            self.end_line(1, &mut done);
             bytes = &bytes[end + 1..];
         }
-        self.pending.extend_from_slice(bytes);
+        self.hold(bytes);
         done
+    }
+
+    /// Keeps the start of the current line, or only counts it once it is
+    /// too long to be a record.
+    fn hold(&mut self, bytes: &[u8]) {
+        if self.dropped > 0 || self.pending.len() + bytes.len() > MAX_LINE {
+            self.dropped += (self.pending.len() + bytes.len()) as i64;
+            self.pending.clear();
+        } else {
+            self.pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// The current line ends (`lf`: 1 with its LF, 0 at the end of the file).
+    fn end_line(&mut self, lf: i64, done: &mut Vec<Batch>) {
+        let line = std::mem::take(&mut self.pending);
+        let dropped = std::mem::take(&mut self.dropped);
+        if dropped > 0 {
+            self.batch.overlong(dropped + lf, &mut self.content_seen);
+            self.close_if_full(done);
+        } else {
+            self.line(&line, line.len() as i64 + lf, done);
+        }
+        // Keep the buffer's allocation for the next line.
+        self.pending = line;
+        self.pending.clear();
     }
 
     /// The file has ended: the last batch, with a last line without LF.
     fn finish(&mut self) -> Batch {
         let mut done = Vec::new();
-        if !self.pending.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            self.line(&line, line.len() as i64, &mut done);
+        if !self.pending.is_empty() || self.dropped > 0 {
+            self.end_line(0, &mut done);
         }
         // A full batch that the last line completed ends the file just the same.
         let mut last = done
@@ -236,14 +259,18 @@ impl Lines {
         last
     }
 
-    /// One line (without its LF) that takes `consumed` bytes of the file.
-    fn line(&mut self, raw: &[u8], consumed: i64, done: &mut Vec<Batch>) {
-        self.batch
-            .line(raw, consumed, self.encoding, &mut self.content_seen);
+    fn close_if_full(&mut self, done: &mut Vec<Batch>) {
         if self.batch.progress.lines >= BATCH_LINES {
             let next = Batch::at(self.batch.progress.offset);
             done.push(std::mem::replace(&mut self.batch, next));
         }
+    }
+
+    /// One line (without its LF) that takes `consumed` bytes of the file.
+    fn line(&mut self, raw: &[u8], consumed: i64, done: &mut Vec<Batch>) {
+        self.batch
+            .line(raw, consumed, self.encoding, &mut self.content_seen);
+        self.close_if_full(done);
     }
 }
 
@@ -257,6 +284,14 @@ impl Batch {
                 ..Default::default()
             },
         }
+    }
+
+    /// A line longer than `MAX_LINE`: no record, counted invalid.
+    fn overlong(&mut self, consumed: i64, content_seen: &mut bool) {
+        self.progress.offset += consumed;
+        self.progress.lines += 1;
+        self.progress.invalid += 1;
+        *content_seen = true;
     }
 
     fn line(&mut self, raw: &[u8], consumed: i64, encoding: FileEncoding, content_seen: &mut bool) {
@@ -284,6 +319,66 @@ impl Batch {
             // A first line that is no address is a header (INTERFACE.md): skipped, not counted.
             None if first => {}
             None => self.progress.invalid += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lists::AddressRecords;
+
+    fn job() -> ImportJob {
+        ImportJob {
+            id: 1,
+            customer_id: 1,
+            list_id: 1,
+            file_id: None,
+            file_name: String::new(),
+            encoding: FileEncoding::Utf8,
+            state: crate::store::ImportState::Running,
+            size: 0,
+            offset_done: 0,
+            lines_done: 0,
+            added: 0,
+            invalid: 0,
+            duplicate: 0,
+            error: String::new(),
+            created_at: 0,
+            finished_at: None,
+        }
+    }
+
+    /// Feeds `file` in chunks of `chunk` bytes; the last batch's progress.
+    fn read(file: &[u8], chunk: usize) -> (ImportProgress, usize) {
+        let mut lines = Lines::new(&job());
+        let mut batches = Vec::new();
+        for c in file.chunks(chunk) {
+            batches.extend(lines.feed(c));
+            assert!(lines.pending.len() <= MAX_LINE, "memory stays bounded");
+        }
+        let last = lines.finish();
+        let rows = batches.iter().chain([&last]).map(|b| b.rows.count()).sum();
+        (last.progress, rows)
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_as_it_streams_and_counted_invalid() {
+        let mut file = b"a@x.cn;A\n".to_vec();
+        file.extend(std::iter::repeat_n(b'z', 3 * MAX_LINE));
+        file.extend_from_slice(b"\nb@x.cn;B\n");
+        file.extend(std::iter::repeat_n(b'y', MAX_LINE + 1));
+        for chunk in [7, 4096, MAX_LINE, file.len()] {
+            let (p, rows) = read(&file, chunk);
+            assert_eq!(rows, 2, "chunk {chunk}");
+            assert_eq!(p.invalid, 2, "chunk {chunk}");
+            assert_eq!(p.lines, 4, "chunk {chunk}");
+            assert_eq!(
+                p.offset,
+                file.len() as i64,
+                "every byte accounted for (chunk {chunk})"
+            );
+            assert!(p.finished);
         }
     }
 }
