@@ -194,6 +194,7 @@ pub async fn console_call(app: &App, account_id: i64, script: &str, op: &str, pa
         Some(Script::Mloperate) => mloperate::call(call).await,
         Some(Script::Template) => template::call(call).await,
         Some(Script::Task) => task::call(call).await,
+        Some(Script::FailExport) => stats::failexport(call, false).await,
         _ => Err(ApiError::new(Code::UnknownDo)),
     }
 }
