@@ -84,6 +84,42 @@ fn series<'a>(
     }
 }
 
+type Labels = BTreeMap<&'static str, &'static str>;
+
+/// Deliveries and failures per day.
+fn sends_chart(tr: &Labels, days: &[String], figures: &BTreeMap<String, DayFigures>) -> String {
+    chart::lines(
+        tr["sent"],
+        days,
+        &[
+            series(tr["sent"], "#16a34a", days, figures, |d| d.sent),
+            series(tr["failed"], "#dc2626", days, figures, |d| d.failed),
+        ],
+    )
+}
+
+/// Opens by people and by machines, and clicks by people, per day.
+fn tracking_chart(
+    title: &str,
+    tr: &Labels,
+    days: &[String],
+    figures: &BTreeMap<String, DayFigures>,
+) -> String {
+    chart::lines(
+        title,
+        days,
+        &[
+            series(tr["opens_human"], "#2563eb", days, figures, |d| {
+                d.opens - d.opens_machine
+            }),
+            series(tr["opens_machine"], "#93c5fd", days, figures, |d| d.opens_machine),
+            series(tr["clicks"], "#ea580c", days, figures, |d| {
+                d.clicks - d.clicks_machine
+            }),
+        ],
+    )
+}
+
 const CLASSES: [(&str, i64, &str); 5] = [
     ("not_exist", 1, "#dc2626"),
     ("over_quota", 2, "#f59e0b"),
@@ -101,35 +137,14 @@ pub async fn dashboard(ctx: &Ctx) -> Response {
     let days = last_days(app, 30);
     let figures = tri!(app.store.day_figures(id, None, &days[0]).await);
     let sum = |f: fn(&DayFigures) -> i64| figures.values().map(f).sum::<i64>();
-    let sends = chart::lines(
-        tr["sent"],
-        &days,
-        &[
-            series(tr["sent"], "#16a34a", &days, &figures, |d| d.sent),
-            series(tr["failed"], "#dc2626", &days, &figures, |d| d.failed),
-        ],
-    );
+    let sends = sends_chart(&tr, &days, &figures);
     let class_series: Vec<Series> = CLASSES
         .iter()
         .enumerate()
         .map(|(i, (name, _, color))| series(tr[name], color, &days, &figures, move |d| d.classes[i]))
         .collect();
     let failures = chart::stacked_bars(tr["failures_by_class"], &days, &class_series);
-    let tracking = chart::lines(
-        tr["opens"],
-        &days,
-        &[
-            series(tr["opens_human"], "#2563eb", &days, &figures, |d| {
-                d.opens - d.opens_machine
-            }),
-            series(tr["opens_machine"], "#93c5fd", &days, &figures, |d| {
-                d.opens_machine
-            }),
-            series(tr["clicks"], "#ea580c", &days, &figures, |d| {
-                d.clicks - d.clicks_machine
-            }),
-        ],
-    );
+    let tracking = tracking_chart(tr["opens"], &tr, &days, &figures);
     let running = tri!(
         app.store
             .tasks(
@@ -179,14 +194,7 @@ pub async fn customers(ctx: &Ctx) -> Response {
         }
     }
     let tr = ctx.lang.strings();
-    let chart = chart::lines(
-        tr["sent"],
-        &days,
-        &[
-            series(tr["sent"], "#16a34a", &days, &figures, |d| d.sent),
-            series(tr["failed"], "#dc2626", &days, &figures, |d| d.failed),
-        ],
-    );
+    let chart = sends_chart(&tr, &days, &figures);
     let customers: Vec<Value> = rows
         .into_iter()
         .map(|c| {
@@ -430,21 +438,7 @@ async fn show_task(ctx: &Ctx, task_id: i64, flash: Option<(String, &str)>) -> Re
     let days = last_days(app, 30);
     let figures = tri!(app.store.day_figures(id, Some(t.id), &days[0]).await);
     let tr = ctx.lang.strings();
-    let chart = chart::lines(
-        tr["opens_over_time"],
-        &days,
-        &[
-            series(tr["opens_human"], "#2563eb", &days, &figures, |d| {
-                d.opens - d.opens_machine
-            }),
-            series(tr["opens_machine"], "#93c5fd", &days, &figures, |d| {
-                d.opens_machine
-            }),
-            series(tr["clicks"], "#ea580c", &days, &figures, |d| {
-                d.clicks - d.clicks_machine
-            }),
-        ],
-    );
+    let chart = tracking_chart(tr["opens_over_time"], &tr, &days, &figures);
     ctx.render(
         "task.html",
         context! {
