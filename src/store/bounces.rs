@@ -9,6 +9,7 @@ use crate::bounce::Class;
 use crate::clock::Clock;
 use crate::domain::accounts::LedgerKind;
 use crate::domain::email::EmailAddress;
+use crate::domain::failure::FailureClass;
 
 /// What a late report did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,13 +62,11 @@ impl Store {
         now: i64,
         clock: &Clock,
     ) -> StoreResult<Applied> {
-        let column = match class {
-            1 => "not_exist",
-            2 => "over_quota",
-            8 => "invalid_addr",
-            9 => "format_error",
-            _ => "user_reject",
-        };
+        // The class's name is its `daily_stats` column.
+        let column = u8::try_from(class)
+            .ok()
+            .and_then(FailureClass::from_code)
+            .map_or("user_reject", FailureClass::as_str);
         let day_sql = format!(
             "UPDATE daily_stats SET sent = sent - 1, failed = failed + 1, {column} = {column} + 1 \
              WHERE customer_id = $1 AND day = $2 AND task_id = $3"

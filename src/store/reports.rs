@@ -141,18 +141,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// 2.5: messages accepted on a day (each one credit actually deducted).
-    pub async fn accepted_on(&self, customer: i64, day: &str) -> StoreResult<i64> {
-        let n = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT) FROM daily_stats WHERE customer_id = $1 AND day = $2",
-        )
-        .bind(customer)
-        .bind(day)
-        .fetch_one(p)
-        .await)?;
-        Ok(n)
-    }
-
     /// 2.3: failed recipients in the order they were recorded, a page at a
     /// time after (`finished_at`, `id`).
     pub async fn failed_recipients(

@@ -22,7 +22,8 @@ fn day(c: &Call<'_>, name: &str) -> Result<(String, (i64, i64)), ApiError> {
     day_of(c, name, raw)
 }
 
-fn day_of(c: &Call<'_>, name: &str, raw: &str) -> Result<(String, (i64, i64)), ApiError> {
+/// A date parameter's day (`YYYY-MM-DD`) and its span in `QUNFA_TIMEZONE`.
+pub(super) fn day_of(c: &Call<'_>, name: &str, raw: &str) -> Result<(String, (i64, i64)), ApiError> {
     let d = parse_date(raw).map_err(|_| ApiError::invalid(name))?;
     let next = d.tomorrow().map_err(|_| ApiError::invalid(name))?;
     let clock = &c.app.clock;
@@ -103,8 +104,8 @@ pub async fn deduction(c: Call<'_>) -> ApiResult {
         .await?
         .map(|cu| cu.profile.company)
         .unwrap_or_default();
-    let reserved = store.day_statistic(c.account_id, &date, span).await?.deduc_count;
-    let accepted = store.accepted_on(c.account_id, &date).await?;
+    let day = store.day_statistic(c.account_id, &date, span).await?;
+    let (reserved, accepted) = (day.deduc_count, day.sent);
     let mut x = Xml::new();
     x.open("data");
     for (label, num) in [(PRE_DEDUCTION, reserved), (ACTUAL_DEDUCTION, accepted)] {

@@ -5,7 +5,7 @@ use super::Call;
 use super::params::Params;
 use super::reply::{ApiError, ApiResult, Code, Success, xml_response};
 use super::xml::Xml;
-use crate::clock::{TimeError, parse_date};
+use crate::clock::TimeError;
 use crate::domain::accounts::ServiceType;
 use crate::domain::email::EmailAddress;
 use crate::domain::lists::ListStatus;
@@ -364,12 +364,6 @@ async fn del_task(c: Call<'_>) -> ApiResult {
 }
 
 /// The tasks whose send time falls on a local date.
-fn on_date(c: &Call<'_>, date: &str) -> Result<(i64, i64), ApiError> {
-    let d = parse_date(date).map_err(|_| ApiError::invalid("date"))?;
-    let next = d.tomorrow().map_err(|_| ApiError::invalid("date"))?;
-    Ok((c.app.clock.start_of_day(d), c.app.clock.start_of_day(next)))
-}
-
 fn statuses(p: &Params, name: &str) -> Result<Option<Vec<SendStatus>>, ApiError> {
     match p.get(name)? {
         None | Some("all") => Ok(None),
@@ -391,7 +385,7 @@ async fn task_list(c: Call<'_>) -> ApiResult {
         ..Default::default()
     };
     if let Some(date) = p.get("date")? {
-        filter.send_between = Some(on_date(&c, date)?);
+        filter.send_between = Some(super::stats::day_of(&c, "date", date)?.1);
     }
     if p.get("page")?.is_some() || p.get("limit")?.is_some() {
         let (page, limit) = p.paging(30)?;
@@ -462,7 +456,7 @@ async fn list_task(c: Call<'_>) -> ApiResult {
         ..Default::default()
     };
     if let Some(date) = date {
-        filter.send_between = Some(on_date(&c, date)?);
+        filter.send_between = Some(super::stats::day_of(&c, "date", date)?.1);
     }
     let rows = c.app.store.tasks(c.account_id, &filter).await?;
     let mut x = Xml::new();
