@@ -1,4 +1,4 @@
-//! TLS for SMTP. Two client configurations, both on the ring provider passed
+//! TLS for SMTP. Two client configurations, both on the aws-lc-rs provider passed
 //! explicitly (never installed process-wide, so mail-auth's second provider
 //! can't make rustls panic, STYLE.md):
 //! - *checked*: the server's certificate must chain to Mozilla's roots (or to
@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, ring};
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
@@ -23,7 +23,7 @@ pub struct TlsConnectors {
 
 impl TlsConnectors {
     pub fn new(extra_roots: &[CertificateDer<'static>]) -> anyhow::Result<TlsConnectors> {
-        let provider = Arc::new(ring::default_provider());
+        let provider = Arc::new(aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for root in extra_roots {

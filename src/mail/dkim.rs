@@ -12,8 +12,8 @@ use mail_auth::common::crypto::{
 use mail_auth::common::headers::{HeaderWriter, Writable, Writer};
 use mail_auth::dkim::generate::DkimKeyPair;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::EncodePublicKey;
 
@@ -132,34 +132,34 @@ pub const SIGNED_HEADERS: &[&str] = &[
     "List-Unsubscribe-Post",
 ];
 
-/// An RSA key signing with ring. mail-auth's own RSA key (rust-crypto
-/// backend, the `rsa` crate) takes about 2 ms a signature here, ring about a
-/// fifth of that; and the RSA signature is most of the cost of a message.
-/// (mail-auth's `ring` feature would also switch its DNS resolver to
+/// An RSA key signing with AWS-LC. mail-auth's own RSA key (rust-crypto
+/// backend, the `rsa` crate) takes about 2 ms a signature here, AWS-LC a
+/// sixth of that; and the RSA signature is most of the cost of a message.
+/// (mail-auth's `aws-lc-rs` feature would also switch its DNS resolver to
 /// rustls with platform verification: more to build, nothing we need.)
-struct RingRsaKey {
+struct LcRsaKey {
     pair: RsaKeyPair,
     rng: SystemRandom,
 }
 
-impl RingRsaKey {
+impl LcRsaKey {
     /// From the PKCS#1 DER the domain's key is kept in.
-    fn from_pkcs1_der(der: &[u8]) -> Result<RingRsaKey, DkimError> {
-        Ok(RingRsaKey {
+    fn from_pkcs1_der(der: &[u8]) -> Result<LcRsaKey, DkimError> {
+        Ok(LcRsaKey {
             pair: RsaKeyPair::from_der(der).map_err(err)?,
             rng: SystemRandom::new(),
         })
     }
 }
 
-impl SigningKey for RingRsaKey {
+impl SigningKey for LcRsaKey {
     type Hasher = Sha256;
 
     fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
         // The canonical headers and the signature header: a few hundred bytes.
         let mut signed = Vec::with_capacity(1024);
         input.write(&mut signed);
-        let mut signature = vec![0; self.pair.public().modulus_len()];
+        let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
             .sign(&RSA_PKCS1_SHA256, &self.rng, &signed, &mut signature)
             .map_err(|e| mail_auth::Error::Crypto(CryptoError::Library(e.to_string())))?;
@@ -232,7 +232,7 @@ impl<C: Writer> Writer for Blocks<C> {
 }
 
 enum Signer {
-    Rsa(DkimSigner<BlockHashed<RingRsaKey>, Done>),
+    Rsa(DkimSigner<BlockHashed<LcRsaKey>, Done>),
     Ed25519(DkimSigner<BlockHashed<Ed25519Key>, Done>),
 }
 
@@ -249,7 +249,7 @@ impl DomainSigner {
             let headers = headers.iter().map(|h| h.to_string());
             let signer = match k.algorithm {
                 DkimAlgorithm::Rsa => Signer::Rsa(
-                    DkimSigner::from_key(BlockHashed(RingRsaKey::from_pkcs1_der(&k.private_der)?))
+                    DkimSigner::from_key(BlockHashed(LcRsaKey::from_pkcs1_der(&k.private_der)?))
                         .domain(domain)
                         .selector(&k.selector)
                         .headers(headers)

@@ -135,7 +135,7 @@ fn acceptor() -> TlsAcceptor {
         .expect("server.pem parses");
     let key = PrivateKeyDer::from_pem_file(fixture("server.key")).expect("server.key");
     let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("TLS versions")
             .with_no_client_auth()
