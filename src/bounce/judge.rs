@@ -98,6 +98,13 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         class = Class::UserReject;
         label = "refused before the recipient was named";
     }
+    // Nor is a refusal of the message, once the recipient was accepted, a
+    // sign that the recipient's domain does not exist ("550 5.2.0 <sender>
+    // From: Domain is invalid" after end of data).
+    if class == Class::InvalidAddr && !decisive_code(coded) && said.iter().any(|t| after_data(t)) {
+        class = Class::UserReject;
+        label = "refused after the message was sent";
+    }
 
     // "User unknown" from an SMTP server names a missing mailbox only as
     // the answer to RCPT TO (or with 5.1.1); after DATA, or with no sign
@@ -310,6 +317,14 @@ mod tests {
         let j = judge(&Evidence {
             diagnostic: "550 No such user",
             context: "host mx said: 550 No such user (in reply to MAIL FROM command)",
+            ..Evidence::default()
+        });
+        assert_eq!(j.class, Class::UserReject);
+        // After end of data the recipient was accepted: its domain exists.
+        let j = judge(&Evidence {
+            status: Status::parse("5.2.0"),
+            diagnostic: "550 5.2.0 <s@a.example> From: Domain is invalid.",
+            context: "SMTP error from remote mail server after end of data:\n550 5.2.0 <s@a.example> From: Domain is invalid.",
             ..Evidence::default()
         });
         assert_eq!(j.class, Class::UserReject);

@@ -469,6 +469,9 @@ pub static PHRASES: &[Rule] = &[
             "content error",
             "media error",
             "not a member",
+            // the sender's own setup (a relay it must log in to)
+            "does not advertise auth",
+            "'send mail as'",
             "permission to post",
             "δικαίωμα αναρτήσεων",
             "אישור לפרסם",
@@ -796,6 +799,7 @@ mod tests {
             "Blocked by the recipient's server",
             "The group you tried to contact may not exist, or you may not have permission to post",
             "該当アドレスは受信拒否",
+            "Unspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability",
             "Μπορεί να απαιτείται η εγγραφή σας στην ομάδα προκειμένου να έχετε το δικαίωμα αναρτήσεων.",
             "ייתכן שהקבוצה אינה קיימת, או שאין לך אישור לפרסם הודעות בקבוצה.",
         ] {
