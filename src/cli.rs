@@ -429,7 +429,7 @@ fn bounce_classify(args: &BounceClassify, out: &mut impl std::io::Write) -> anyh
     for path in &args.files {
         let name = path.display().to_string();
         let raw = std::fs::read(path).map_err(|e| anyhow!("cannot read {name}: {e}"))?;
-        for f in crate::bounce::classify_message(&raw) {
+        for f in crate::bounce::classify_file(&raw) {
             let status = f.status.map(|s| s.to_string());
             let line = if args.json {
                 format!(

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Issue 8 targets 95 % overall; the classifier reaches 92.0 % today (README,
+/// Issue 8 targets 95 % overall; the classifier reaches 95.2 % today (README,
 /// "Bounce classification", says where the rest disagrees and why). This
 /// floor keeps what is reached from slipping; raise it as rules improve.
-const OVERALL: f64 = 91.5;
+const OVERALL: f64 = 94.5;
 const HARD: &[(&str, f64)] = &[("not_exist", 98.0), ("over_quota", 98.0)];
 
 fn corpus() -> PathBuf {

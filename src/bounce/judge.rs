@@ -69,6 +69,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let far = || rules::by_phrase(&[&rules::normalise(e.notice), &rules::normalise(e.subject)]);
 
     let (mut class, mut label) = match (coded, near) {
+        (_, Some(rule)) if rule.beats_codes => (rule.class, rule.label),
         (Some((class, Weight::Decisive, label)), _) => (class, label),
         (Some((class, Weight::Hint, label)), Some(rule)) if !overrules(rule, status) => (class, label),
         (_, Some(rule)) => (rule.class, rule.label),
@@ -85,6 +86,24 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if class == Class::InvalidAddr && !decisive_code(coded) && deferred {
         class = Class::Transient;
         label = "name service trouble, still retrying";
+    }
+
+    // A refusal of the greeting or of the sender is no verdict on the
+    // recipient's mailbox or domain, whatever words it uses ("501 Invalid
+    // domain name" to HELO).
+    if matches!(class, Class::NotExist | Class::InvalidAddr)
+        && !decisive_code(coded)
+        && said.iter().any(|t| before_rcpt(t))
+    {
+        class = Class::UserReject;
+        label = "refused before the recipient was named";
+    }
+    // Nor is a refusal of the message, once the recipient was accepted, a
+    // sign that the recipient's domain does not exist ("550 5.2.0 <sender>
+    // From: Domain is invalid" after end of data).
+    if class == Class::InvalidAddr && !decisive_code(coded) && said.iter().any(|t| after_data(t)) {
+        class = Class::UserReject;
+        label = "refused after the message was sent";
     }
 
     // "User unknown" from an SMTP server names a missing mailbox only as
@@ -133,17 +152,44 @@ fn fallback(action: Option<Action>, status: Option<Status>, code: Option<u16>) -
 }
 
 /// The reply was to RCPT TO: the transcript says so, or the server quotes
-/// the address it refuses (`550 <a@b>: User unknown`, `<a@b>... No such
-/// user`), which only the RCPT answer does; local delivery has no DATA.
+/// the address it refuses as Postfix's RCPT answer does (`550 <a@b>: User
+/// unknown`); local delivery has no DATA. Sendmail's `a@b... No such user`
+/// is no sign: gateways and content filters say it after DATA too.
 /// When the status code names another cause (5.2.1 disabled, 5.7.1
 /// policy), only the transcript's word counts.
 fn at_rcpt(said: &[String; 2], code_names_a_cause: bool) -> bool {
     let [reply, notice] = said;
-    let quotes = |t: &str| t.contains(">: ") || t.contains("... ");
+    let quotes = |t: &str| t.contains(">: ");
     [reply, notice]
         .iter()
-        .any(|t| t.contains("rcpt") || t.contains("mail.local"))
+        .any(|t| names_rcpt(t) || t.contains("mail.local"))
         || (quotes(reply) && !code_names_a_cause)
+}
+
+/// The text names RCPT as the command answered (`in reply to RCPT TO`,
+/// `SMTP:RCPT host`, `[RCPT_TO]`), not as what a later command lacked
+/// (`503 Need RCPT`, the answer to DATA after every RCPT failed).
+fn names_rcpt(text: &str) -> bool {
+    text.match_indices("rcpt")
+        .any(|(at, _)| !text[..at].ends_with("need "))
+}
+
+/// The reply was to the greeting, HELO/EHLO or MAIL FROM: the reporting
+/// MTA says which (Postfix's `in reply to MAIL FROM command`, Exim's
+/// `after MAIL FROM`, qmail's `my name was rejected`).
+fn before_rcpt(text: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "in reply to mail from",
+        "in reply to helo",
+        "in reply to ehlo",
+        "after mail from",
+        "after helo",
+        "after ehlo",
+        "my name was rejected",
+        "sender was rejected",
+        "refused to talk to me",
+    ];
+    SIGNS.iter().any(|p| text.contains(p))
 }
 
 /// The reply was to the message's end of data, not to RCPT TO. (A
@@ -228,6 +274,83 @@ mod tests {
             ..Evidence::default()
         });
         assert_eq!(own_words.class, Class::NotExist);
+    }
+
+    #[test]
+    fn which_words_say_the_reply_answered_rcpt() {
+        let unknown = |diagnostic: &str, context: &str| {
+            judge(&Evidence {
+                status: Status::parse("5.0.0"),
+                diagnostic,
+                context,
+                ..Evidence::default()
+            })
+            .class
+        };
+        // Sendmail's quoting is also a gateway's or a filter's after DATA.
+        assert_eq!(unknown("550 a@b.example... No such user", ""), Class::UserReject);
+        assert_eq!(unknown("550 <a@b.example>: User unknown", ""), Class::NotExist);
+        for context in ["SMTP:RCPT host 192.0.2.8: 553", "Remote host said: [RCPT_TO]"] {
+            assert_eq!(
+                unknown("553 a@b.example... No such user here", context),
+                Class::NotExist
+            );
+        }
+        // "Need RCPT" answers the DATA that followed a refused RCPT.
+        assert_eq!(
+            unknown(
+                "550 a@b.example... User unknown",
+                ">>> DATA\n<<< 503 5.0.0 Need RCPT (recipient)"
+            ),
+            Class::UserReject
+        );
+    }
+
+    #[test]
+    fn a_refused_greeting_or_sender_is_no_verdict_on_the_recipient() {
+        let j = judge(&Evidence {
+            diagnostic: "Remote host said: 501 5.0.0 Invalid domain name",
+            context: "Connected to 192.0.2.1 but my name was rejected.\nRemote host said: 501 5.0.0 Invalid domain name",
+            ..Evidence::default()
+        });
+        assert_eq!(j.class, Class::UserReject);
+        let j = judge(&Evidence {
+            diagnostic: "550 No such user",
+            context: "host mx said: 550 No such user (in reply to MAIL FROM command)",
+            ..Evidence::default()
+        });
+        assert_eq!(j.class, Class::UserReject);
+        // After end of data the recipient was accepted: its domain exists.
+        let j = judge(&Evidence {
+            status: Status::parse("5.2.0"),
+            diagnostic: "550 5.2.0 <s@a.example> From: Domain is invalid.",
+            context: "SMTP error from remote mail server after end of data:\n550 5.2.0 <s@a.example> From: Domain is invalid.",
+            ..Evidence::default()
+        });
+        assert_eq!(j.class, Class::UserReject);
+        // A code that names the cause still decides.
+        assert_eq!(
+            class_of(
+                Some("5.1.2"),
+                "host mx refused to talk to me: 550 5.1.2 no such domain"
+            ),
+            Class::InvalidAddr
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_overrules_even_a_decisive_code() {
+        assert_eq!(
+            class_of(
+                Some("5.1.1"),
+                "550 5.1.1 <a@b.example> - 192.0.2.1 has sent to too many recipients this hour"
+            ),
+            Class::Transient
+        );
+        assert_eq!(
+            class_of(Some("5.1.1"), "550 5.1.1 too many hops"),
+            Class::NotExist
+        );
     }
 
     #[test]

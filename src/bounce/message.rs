@@ -520,6 +520,9 @@ fn is_bounce(report: &Report) -> bool {
         "error delivering your mail",
         "error occurred while trying to deliver",
         "rejected by",
+        // a mailing list's manager refusing a non-member's post
+        "not a member of this mailing list",
+        "not a member of this list",
     ];
     let notice = report.notice.to_lowercase();
     NOTICES.iter().any(|n| notice.contains(n))

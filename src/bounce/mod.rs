@@ -189,6 +189,15 @@ pub fn classify_message(raw: &[u8]) -> Vec<Finding> {
     }
 }
 
+/// Classifies every report in a file: one message, or each message of an
+/// mbox, in order.
+pub fn classify_file(raw: &[u8]) -> Vec<Finding> {
+    report::mbox_messages(raw)
+        .into_iter()
+        .flat_map(classify_message)
+        .collect()
+}
+
 fn unreadable(reason: &str) -> Finding {
     Finding {
         recipient: String::new(),
@@ -288,6 +297,25 @@ mod tests {
         ] {
             assert!(!classify_message(raw).is_empty());
         }
+    }
+
+    #[test]
+    fn a_list_manager_refusing_a_non_member_is_a_refusal() {
+        let f = classify_message(
+            b"From: list-admin@example.org\nTo: me@example.net\nSubject: You are not member\n\n\
+You are not a member of this mailing list <list@example.org>.\n",
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].class, Class::UserReject);
+    }
+
+    #[test]
+    fn a_file_may_be_an_mbox_of_reports() {
+        let report = "From MAILER-DAEMON  Thu Jul  2 12:05:05 2020\nFrom: MAILER-DAEMON@mx.example\n\
+Subject: Undelivered Mail Returned to Sender\n\n<a@b.example>: host mx said: 552 5.2.2 Mailbox full\n";
+        let f = classify_file(format!("{report}{report}").as_bytes());
+        assert_eq!(f.len(), 2);
+        assert!(f.iter().all(|f| f.class == Class::OverQuota), "{f:?}");
     }
 
     #[test]

@@ -180,6 +180,33 @@ fn header_fields(message: &Message<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The messages of a file: the file itself, or each message of an mbox
+/// (one that starts with a `From sender date` line; later messages start
+/// at the next such line, whose date ends in the year).
+pub fn mbox_messages(raw: &[u8]) -> Vec<&[u8]> {
+    if !raw.starts_with(b"From ") {
+        return vec![raw];
+    }
+    let from_line = |line: &[u8]| {
+        line.starts_with(b"From ")
+            && line
+                .trim_ascii_end()
+                .rsplit(|b| *b == b' ')
+                .next()
+                .is_some_and(|year| year.len() == 4 && year.iter().all(u8::is_ascii_digit))
+    };
+    let mut starts = vec![0];
+    let mut at = 0;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        if at > 0 && from_line(line) {
+            starts.push(at);
+        }
+        at += line.len();
+    }
+    starts.push(raw.len());
+    starts.windows(2).map(|w| &raw[w[0]..w[1]]).collect()
+}
+
 /// An mbox file starts with `From sender date`, which is no header field.
 fn skip_mbox_line(raw: &[u8]) -> &[u8] {
     if raw.starts_with(b"From ") {
@@ -299,6 +326,18 @@ Hi. This is the qmail-send program.\n\n<a@b.example>:\nSorry, no mailbox here by
         assert_eq!(decode(b"\x1b$B%f!<%6!<\x1b(B", None), "ユーザー");
         assert_eq!(decode(b"plain", None), "plain");
         assert_eq!(decode(b"\xc4\xe3", Some("gb2312")), "你");
+    }
+
+    #[test]
+    fn splits_an_mbox_at_its_from_lines() {
+        let one = b"Subject: x\n\nFrom here on, text.\n";
+        assert_eq!(mbox_messages(one), vec![&one[..]]);
+        let mbox = b"From MAILER-DAEMON  Thu Jul  2 12:05:05 2020\nSubject: a\n\nFrom here on\n\
+From double-bounce@mx.example  Thu Jul  2 12:05:05 2020\nSubject: b\n\nbody\n";
+        let parts = mbox_messages(mbox);
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].ends_with(b"From here on\n"));
+        assert!(parts[1].starts_with(b"From double-bounce@"));
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub struct Rule {
     /// when it answered RCPT TO (or said 5.1.1); the same words after DATA,
     /// or with no sign of when, come from a content filter (`user_reject`).
     pub needs_rcpt: bool,
+    /// The phrase names a cause so plainly that it overrules even a
+    /// decisive code: a rate limit sent as `550 5.1.1 … too many recipients
+    /// this hour` says nothing about the mailbox.
+    pub beats_codes: bool,
     pub phrases: &'static [&'static str],
 }
 
@@ -81,6 +85,7 @@ pub static PHRASES: &[Rule] = &[
         label: "mailbox full",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             // English
             "mailbox full",
@@ -151,6 +156,7 @@ pub static PHRASES: &[Rule] = &[
         label: "domain can't receive mail",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             "host unknown",
             "unknown host",
@@ -200,6 +206,7 @@ pub static PHRASES: &[Rule] = &[
         label: "no such recipient",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             // The reporting system's own words, not a relayed SMTP reply.
             "recipient name is not recognized",
@@ -245,6 +252,8 @@ pub static PHRASES: &[Rule] = &[
             "utilisateur inconnu",
             "destinataire inconnu",
             "adresse inconnue",
+            "destinataire invalide",
+            "adresse destinataire invalide",
             "n'existe pas",
             "usuario desconocido",
             "destinatario desconocido",
@@ -264,6 +273,7 @@ pub static PHRASES: &[Rule] = &[
         label: "mailbox does not exist",
         strong: true,
         needs_rcpt: true,
+        beats_codes: false,
         phrases: &[
             // English
             "user unknown",
@@ -337,6 +347,7 @@ pub static PHRASES: &[Rule] = &[
         label: "sending too fast",
         strong: true,
         needs_rcpt: false,
+        beats_codes: true,
         phrases: &[
             // Rate limits name a passing condition, even when worded "blocked".
             "too many connections",
@@ -362,6 +373,7 @@ pub static PHRASES: &[Rule] = &[
         label: "refused by the recipient's server",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             // account state
             "account disabled",
@@ -457,7 +469,16 @@ pub static PHRASES: &[Rule] = &[
             "content error",
             "media error",
             "not a member",
+            // the sender's own setup (a relay it must log in to)
+            "does not advertise auth",
+            "'send mail as'",
             "permission to post",
+            "δικαίωμα αναρτήσεων",
+            "אישור לפרסם",
+            "permiso para publicar",
+            "autorisation de publier",
+            "permissão para postar",
+            "投稿する権限",
             "垃圾邮件",
             "受信拒否",
             "拒否",
@@ -468,6 +489,7 @@ pub static PHRASES: &[Rule] = &[
         label: "expired after retries",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             "retry timeout exceeded",
             "retry time exceeded",
@@ -497,6 +519,7 @@ pub static PHRASES: &[Rule] = &[
         label: "temporary trouble",
         strong: true,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             "connection timed out",
             "connection refused",
@@ -551,6 +574,7 @@ pub static PHRASES: &[Rule] = &[
         label: "refused",
         strong: false,
         needs_rcpt: false,
+        beats_codes: false,
         phrases: &[
             // Bare refusal words: they say no, not why.
             "rejected",
@@ -571,6 +595,7 @@ pub static PHRASES: &[Rule] = &[
         label: "mailbox unavailable",
         strong: false,
         needs_rcpt: true,
+        beats_codes: false,
         phrases: &["mailbox unavailable", "mailbox not available", "no mailbox"],
     },
 ];
@@ -724,6 +749,7 @@ mod tests {
             "指定されたメールアドレスは存在しません",
             "Benutzer unbekannt",
             "Utilisateur inconnu",
+            "550 5.5.0 Adresse destinataire invalide. LPN007_416",
             "нет такого пользователя",
         ] {
             assert_eq!(phrase(text), Some(Class::NotExist), "{text}");
@@ -773,6 +799,9 @@ mod tests {
             "Blocked by the recipient's server",
             "The group you tried to contact may not exist, or you may not have permission to post",
             "該当アドレスは受信拒否",
+            "Unspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability",
+            "Μπορεί να απαιτείται η εγγραφή σας στην ομάδα προκειμένου να έχετε το δικαίωμα αναρτήσεων.",
+            "ייתכן שהקבוצה אינה קיימת, או שאין לך אישור לפרסם הודעות בקבוצה.",
         ] {
             assert_eq!(phrase(text), Some(Class::UserReject), "{text}");
         }
