@@ -252,12 +252,52 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether the same call may succeed later unchanged: the database went
+    /// away (a PostgreSQL restart, a network cut), was busy, or its disk was
+    /// full. A writer that must not lose what it holds waits and retries.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code().unwrap_or_default();
+                match code.parse::<i32>() {
+                    // SQLite's result codes, extended ones carrying the primary
+                    // in their low byte: BUSY, LOCKED, IOERR, FULL.
+                    Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13),
+                    // PostgreSQL's SQLSTATE: connection exceptions, resources
+                    // (disk full), shutdowns, serialization failures.
+                    Err(_) => ["08", "53", "57P", "40"].iter().any(|c| code.starts_with(c)),
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Turns a unique-index violation into [`StoreError::Duplicate`].
 pub(crate) fn unique_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what),
         _ => StoreError::Db(e),
     }
+}
+
+/// Whether a SQLite connection given back to the pool may serve again. When
+/// SQLite rolls a transaction back by itself (a full disk, an I/O error),
+/// sqlx's ROLLBACK then fails and sqlx goes on counting the transaction as
+/// open: every later BEGIN on that connection would fail. Such a connection
+/// is closed instead. The ping waits for a ROLLBACK still queued on the
+/// connection (a transaction dropped unfinished), which ends it normally.
+async fn sqlite_connection_reusable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
 }
 
 impl Store {
@@ -275,6 +315,7 @@ impl Store {
                 let pool = PoolOptions::<sqlx::Sqlite>::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
+                    .after_release(|conn, _| Box::pin(sqlite_connection_reusable(conn)))
                     .connect_with(opts)
                     .await?;
                 spawn_checkpointer(pool.clone());
