@@ -226,6 +226,10 @@ struct Recorder(mpsc::Sender<Landed>);
 /// Outcomes written in one transaction at most.
 const GROUP: usize = 64;
 
+/// The first and the longest wait before writing outcomes again.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
+
 impl Recorder {
     fn start(app: App) -> Recorder {
         let (sender, mut landing) = mpsc::channel::<Landed>(BATCH as usize);
@@ -233,11 +237,25 @@ impl Recorder {
             let mut landed = Vec::with_capacity(GROUP);
             while landing.recv_many(&mut landed, GROUP).await > 0 {
                 let outcomes: Vec<(&Claimed, &Outcome)> = landed.iter().map(|(d, o, _)| (d, o)).collect();
-                let result = app
-                    .store
-                    .record_outcomes(&outcomes, app.clock.now(), &today(&app))
-                    .await
-                    .map_err(|e| e.to_string());
+                // Messages that went out must be recorded, or their lease
+                // runs out and they go out again: while the database is
+                // away (restarting, disk full) wait for it, holding the
+                // senders, which wait on this.
+                let mut wait = RECORD_RETRY_FIRST;
+                let result = loop {
+                    match app
+                        .store
+                        .record_outcomes(&outcomes, app.clock.now(), &today(&app))
+                        .await
+                    {
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, outcomes = outcomes.len(), "recording outcomes; retrying");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(RECORD_RETRY_MAX);
+                        }
+                        result => break result.map_err(|e| e.to_string()),
+                    }
+                };
                 drop(outcomes);
                 for (_, _, tell) in landed.drain(..) {
                     let _ = tell.send(result.clone());

@@ -153,6 +153,9 @@ async fn maillist_add(c: Call<'_>) -> ApiResult {
 }
 
 fn store_failure(e: StoreError, code: Code) -> ApiError {
+    if e.is_transient() {
+        return e.into();
+    }
     tracing::error!(error = %e, "contact list write failed");
     ApiError::new(code)
 }

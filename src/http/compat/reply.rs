@@ -131,10 +131,19 @@ impl ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
+    /// A database that is away for now (full disk, restart) is said so: the
+    /// same call can be made again later; any other failure is internal.
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_transient() {
+            tracing::error!(error = %e, "storage unavailable");
+            return ApiError::with(Code::InternalError, STORAGE_AWAY);
+        }
         ApiError::internal(e)
     }
 }
+
+/// The detail of an internal error whose cause is the storage being away.
+pub const STORAGE_AWAY: &str = "存储暂不可用（磁盘已满或数据库重启），请稍后重试";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
