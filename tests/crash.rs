@@ -48,49 +48,8 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
         sink.script(p, [Act::Tarpit(Duration::from_millis(150))]);
     }
 
-    app.customer("acme", "pw", 1000).await;
-    add_manager(&app).await;
-    add_sender_domain(&app, 1, "acme", "acme.cn", &["a@acme.cn"]).await;
-    let t = app
-        .api_post(
-            "template.php",
-            "acme",
-            "pw",
-            "do=add-tpl",
-            &[
-                ("name", "t"),
-                ("subject", "Hi"),
-                ("content", "<p>{{ fullname }}</p>"),
-            ],
-        )
-        .await;
-    assert_eq!(t.code(), "success");
-    app.api_post(
-        "mloperate.php",
-        "acme",
-        "pw",
-        "do=maillist-add",
-        &[("subject", "L"), ("status", "enabled")],
-    )
-    .await;
-    app.api_post(
-        "mloperate.php",
-        "acme",
-        "pw",
-        "do=ml-addr-add&list_id=1",
-        &[("ml_addr", &people.join("\n"))],
-    )
-    .await;
-    let add = app
-        .api(
-            "task.php",
-            "acme",
-            "pw",
-            "do=add-task&tpl_id=1&maillist_id=1&send_account=a@acme.cn&status=2",
-        )
-        .await;
-    assert_eq!(add.code(), "success", "{}", add.text());
-    let id: i64 = add.element("id").unwrap().parse().unwrap();
+    acme_campaign_ready(&app, &people).await;
+    let id = start_acme_task(&app).await;
 
     let mut first = worker(&app, &relay);
     let mut second = worker(&app, &relay);
@@ -139,20 +98,7 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
     for p in &people {
         sink.script(p, [Act::Tarpit(Duration::from_millis(150))]);
     }
-    app.customer("acme", "pw", 1000).await;
-    add_manager(&app).await;
-    add_sender_domain(&app, 1, "acme", "acme.cn", &["a@acme.cn"]).await;
-    add_template(
-        &app,
-        "acme",
-        &[
-            ("name", "t"),
-            ("subject", "Hi"),
-            ("content", "<p>{{ fullname }}</p>"),
-        ],
-    )
-    .await;
-    add_list(&app, "acme", &people).await;
+    acme_campaign_ready(&app, &people).await;
     // From here on the server is a process of its own, on the same files.
     let (data_dir, database_url) = (app.data_path(), app.database_url.clone());
     app.halt().await;

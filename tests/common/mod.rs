@@ -40,8 +40,12 @@ pub fn pg_off() -> bool {
 
 impl PgDatabase {
     pub async fn create() -> PgDatabase {
+        Self::create_on(pg_server_url()).await
+    }
+
+    /// On the PostgreSQL server at `server` (`postgres://user@host:port`).
+    pub async fn create_on(server: String) -> PgDatabase {
         static N: AtomicU32 = AtomicU32::new(0);
-        let server = pg_server_url();
         let admin_url = format!("{server}/postgres");
         let name = format!(
             "qunfa_test_{}_{}_{}",
@@ -220,7 +224,6 @@ impl TestApp {
         backend: Backend,
         tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
     ) -> Option<TestApp> {
-        let data_dir = tempfile::tempdir().expect("temp data dir");
         let pg = match backend {
             Backend::Sqlite => None,
             Backend::Postgres if pg_off() => {
@@ -229,6 +232,35 @@ impl TestApp {
             }
             Backend::Postgres => Some(PgDatabase::create().await),
         };
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        Some(Self::start_on(backend, data_dir, pg, tweak).await)
+    }
+
+    /// Starts qunfa on SQLite with its data folder made inside `parent`.
+    pub async fn start_in(
+        parent: &std::path::Path,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> TestApp {
+        let data_dir = tempfile::tempdir_in(parent).expect("temp data dir");
+        Self::start_on(Backend::Sqlite, data_dir, None, tweak).await
+    }
+
+    /// Starts qunfa on a database of the PostgreSQL server at `server`.
+    pub async fn start_on_postgres(
+        server: String,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> TestApp {
+        let pg = PgDatabase::create_on(server).await;
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        Self::start_on(Backend::Postgres, data_dir, Some(pg), tweak).await
+    }
+
+    async fn start_on(
+        backend: Backend,
+        data_dir: tempfile::TempDir,
+        pg: Option<PgDatabase>,
+        tweak: impl Fn(&mut Settings) + Send + Sync + 'static,
+    ) -> TestApp {
         let database_url = match &pg {
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", data_dir.path().join("qunfa.db").display()),
@@ -247,7 +279,7 @@ impl TestApp {
             tweak: Box::new(tweak),
         };
         app.restart().await;
-        Some(app)
+        app
     }
 
     /// Like [`TestApp::start_with`], relaying all mail to a fresh SMTP test
@@ -634,4 +666,37 @@ pub fn tracking_paths(s: &str, kind: &str) -> Vec<String> {
         rest = &tail[end..];
     }
     out
+}
+
+/// Customer `acme` (password `pw`, 1000 credits) with the sender
+/// a@acme.cn, template 1 and list 1 of `people`: ready for a campaign.
+pub async fn acme_campaign_ready(app: &TestApp, people: &[String]) {
+    app.customer("acme", "pw", 1000).await;
+    add_manager(app).await;
+    add_sender_domain(app, 1, "acme", "acme.cn", &["a@acme.cn"]).await;
+    add_template(
+        app,
+        "acme",
+        &[
+            ("name", "t"),
+            ("subject", "Hi"),
+            ("content", "<p>{{ fullname }}</p>"),
+        ],
+    )
+    .await;
+    add_list(app, "acme", people).await;
+}
+
+/// Starts task 1 of `acme_campaign_ready` at once; its id.
+pub async fn start_acme_task(app: &TestApp) -> i64 {
+    let add = app
+        .api(
+            "task.php",
+            "acme",
+            "pw",
+            "do=add-task&tpl_id=1&maillist_id=1&send_account=a@acme.cn&status=2",
+        )
+        .await;
+    assert_eq!(add.code(), "success", "{}", add.text());
+    add.element("id").unwrap().parse().unwrap()
 }
