@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use mail_auth::common::crypto::{
     Algorithm, CryptoError, Ed25519Key, HashContext, HashImpl, HashOutput, Sha256, SigningKey,
@@ -12,8 +14,6 @@ use mail_auth::common::crypto::{
 use mail_auth::common::headers::{HeaderWriter, Writable, Writer};
 use mail_auth::dkim::generate::DkimKeyPair;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::EncodePublicKey;
 
