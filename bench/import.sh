@@ -11,6 +11,7 @@
 # ratio, qunfa's peak RSS, and whether the counts are exact.
 #   N=200000 bench/import.sh        a smaller run
 #   QUNFA_BENCH_PG=off              SQLite only
+#   QUNFA_BENCH_SQLITE=off          PostgreSQL only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -122,10 +123,12 @@ echo "import of $N lines ($(du -m "$FILE" | cut -f1) MB; expected added $EXP_ADD
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr)"
 row "benchmark" "qunfa rows/s" "ref rows/s" "ratio" "notes"
 
-read -r q_s q_rss q_added q_invalid q_dup < <(qunfa_import sqlite)
-r_s=$(sqlite_reference)
-row "import, SQLite" "$(rate "$q_s")" "$(rate "$r_s")" "$(printf '%.2f' "$(echo "$r_s / $q_s" | bc -l)")" \
-  "ref: sqlite3 .import; peak RSS $((q_rss / 1024)) MB; counts $(exact "$q_added" "$q_invalid" "$q_dup")"
+if [ "${QUNFA_BENCH_SQLITE:-on}" != off ]; then
+  read -r q_s q_rss q_added q_invalid q_dup < <(qunfa_import sqlite)
+  r_s=$(sqlite_reference)
+  row "import, SQLite" "$(rate "$q_s")" "$(rate "$r_s")" "$(printf '%.2f' "$(echo "$r_s / $q_s" | bc -l)")" \
+    "ref: sqlite3 .import; peak RSS $((q_rss / 1024)) MB; counts $(exact "$q_added" "$q_invalid" "$q_dup")"
+fi
 
 if [ "${QUNFA_BENCH_PG:-on}" != off ]; then
   psql "$PG_URL/postgres" -qc "CREATE DATABASE $PGDB" >/dev/null

@@ -245,7 +245,60 @@ async fn an_import_resumes_after_a_restart_without_doubling(mut app: TestApp) {
     app.stop().await;
 }
 
+async fn a_large_import_keeps_the_file_order_and_skips_the_list(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    let list = new_list(&app).await;
+    // Two addresses of the file are in the list already.
+    for address in ["user1500@x.cn", "USER21999@X.CN"] {
+        app.api(
+            ML,
+            "acme",
+            "pw",
+            &format!("do=ml-addr-add&list_id={list}&address={address}"),
+        )
+        .await;
+    }
+    // Two batches, big enough for the bulk path; every tenth line repeats an
+    // earlier address (in another case), some of them a batch back.
+    let mut text = String::new();
+    let mut expected = vec!["user1500@x.cn".to_string(), "USER21999@X.CN".to_string()];
+    let mut seen: std::collections::HashSet<String> = expected.iter().map(|a| a.to_lowercase()).collect();
+    for i in 0..25_000 {
+        let address = match i % 10 {
+            9 => format!("USER{}@X.CN", (i - 1 - i * 131 % 6_000).max(0)),
+            _ => format!("user{i}@x.cn"),
+        };
+        text.push_str(&format!("{address};N{i}\n"));
+        if seen.insert(address.to_lowercase()) {
+            expected.push(address);
+        }
+    }
+    let added = expected.len() as i64 - 2;
+    for round in 0..2 {
+        assert_eq!(
+            upload(&app, &list.to_string(), "big.txt", text.clone().into_bytes())
+                .await
+                .status_code()
+                .as_deref(),
+            Some("success")
+        );
+        let jobs = settled(&app).await;
+        let job = &jobs[0];
+        // Imported again, every line is a duplicate of the list.
+        let added = if round == 0 { added } else { 0 };
+        assert_eq!(
+            (job.added, job.invalid, job.duplicate),
+            (added, 0, 25_000 - added),
+            "round {round}"
+        );
+        let got: Vec<String> = names(&app, list).await.into_iter().map(|(a, _)| a).collect();
+        assert_eq!(got, expected, "the list shows the file's order (round {round})");
+    }
+    app.stop().await;
+}
+
 both_stores!(
+    a_large_import_keeps_the_file_order_and_skips_the_list,
     files_of_every_kind_are_imported,
     bad_uploads_are_refused,
     an_import_resumes_after_a_restart_without_doubling

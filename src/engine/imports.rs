@@ -5,6 +5,8 @@
 //! workers a job is leased; a lease that is not renewed (its worker died)
 //! lets another worker take the job over.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -21,6 +23,10 @@ const BATCH_LINES: i64 = 20_000;
 const MAX_LINE: usize = 64 * 1024;
 /// Seconds a worker holds a job without renewing it.
 const LEASE: i64 = 30;
+/// Addresses of a file remembered for its duplicate check: 16 bytes each,
+/// some 72 MB at most, enough for a file of the largest size (D-17) of
+/// short records. Past it a repeat is left to the store's check.
+const MAX_KEYS: usize = 3_500_000;
 const IDLE: Duration = Duration::from_secs(2);
 
 /// Runs import jobs until `stop` turns true.
@@ -194,6 +200,58 @@ struct Lines {
     batch: Batch,
     /// A line with text was read (so a malformed line is no header).
     content_seen: bool,
+    keys: FileKeys,
+}
+
+/// The addresses read so far, as 128-bit hashes of their keys: a repeat of
+/// an earlier line anywhere in the file is counted and left out here, so
+/// the store mostly sees new addresses. Kept for one run of the job only
+/// (the reader lives as long as the writer): after a restart the rows of
+/// the batches committed before are in the list, where the store's
+/// duplicate check finds them.
+struct FileKeys {
+    hashers: [RandomState; 2],
+    seen: HashSet<u128, BuildHasherDefault<TakeLow>>,
+}
+
+impl FileKeys {
+    fn new() -> FileKeys {
+        FileKeys {
+            // Random keys: no one can make two addresses collide on purpose.
+            hashers: [RandomState::new(), RandomState::new()],
+            seen: HashSet::default(),
+        }
+    }
+
+    /// False when `key` was read before; remembers it.
+    fn insert(&mut self, key: &str) -> bool {
+        let [a, b] = &self.hashers;
+        let hash = u128::from(a.hash_one(key)) << 64 | u128::from(b.hash_one(key));
+        if self.seen.len() >= MAX_KEYS {
+            return !self.seen.contains(&hash);
+        }
+        self.seen.insert(hash)
+    }
+}
+
+/// The set's own hasher: its values are hashes already.
+#[derive(Default)]
+struct TakeLow(u64);
+
+impl Hasher for TakeLow {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
 }
 
 impl Lines {
@@ -204,6 +262,7 @@ impl Lines {
             dropped: 0,
             batch: Batch::at(job.offset_done),
             content_seen: job.lines_done > 0,
+            keys: FileKeys::new(),
         }
     }
 
@@ -268,8 +327,13 @@ impl Lines {
 
     /// One line (without its LF) that takes `consumed` bytes of the file.
     fn line(&mut self, raw: &[u8], consumed: i64, done: &mut Vec<Batch>) {
-        self.batch
-            .line(raw, consumed, self.encoding, &mut self.content_seen);
+        self.batch.line(
+            raw,
+            consumed,
+            self.encoding,
+            &mut self.content_seen,
+            &mut self.keys,
+        );
         self.close_if_full(done);
     }
 }
@@ -294,7 +358,14 @@ impl Batch {
         *content_seen = true;
     }
 
-    fn line(&mut self, raw: &[u8], consumed: i64, encoding: FileEncoding, content_seen: &mut bool) {
+    fn line(
+        &mut self,
+        raw: &[u8],
+        consumed: i64,
+        encoding: FileEncoding,
+        content_seen: &mut bool,
+        keys: &mut FileKeys,
+    ) {
         let at_start = self.progress.offset == 0;
         self.progress.offset += consumed;
         self.progress.lines += 1;
@@ -315,7 +386,13 @@ impl Batch {
         }
         let first = !std::mem::replace(content_seen, true);
         match lists::parse_import_line(text) {
-            Some(a) => self.rows.push(&a),
+            Some(a) => {
+                self.rows.push(&a);
+                if !self.rows.last_key().is_some_and(|k| keys.insert(k)) {
+                    self.rows.pop();
+                    self.progress.duplicate += 1;
+                }
+            }
             // A first line that is no address is a header (INTERFACE.md): skipped, not counted.
             None if first => {}
             None => self.progress.invalid += 1,
@@ -360,6 +437,32 @@ mod tests {
         let last = lines.finish();
         let rows = batches.iter().chain([&last]).map(|b| b.rows.count()).sum();
         (last.progress, rows)
+    }
+
+    #[test]
+    fn a_repeat_anywhere_in_the_file_is_left_out_and_counted() {
+        let mut file = b"a@x.cn;first\n".to_vec();
+        for i in 0..BATCH_LINES {
+            file.extend_from_slice(format!("u{i}@x.cn\n").as_bytes());
+        }
+        file.extend_from_slice(b"A@X.CN;again\nu7@X.cn\nb@x.cn\n");
+        let mut lines = Lines::new(&job());
+        let mut batches = lines.feed(&file);
+        batches.push(lines.finish());
+        let counts: Vec<(usize, i64)> = batches
+            .iter()
+            .map(|b| (b.rows.count(), b.progress.duplicate))
+            .collect();
+        // The first line and 19,999 more, then u19999, two repeats, b.
+        assert_eq!(counts, [(BATCH_LINES as usize, 0), (2, 2)]);
+        let last = &batches[1].rows;
+        let kept: Vec<_> = (0..2)
+            .map(|i| (last.record(i).address, last.record(i).key))
+            .collect();
+        assert_eq!(
+            kept,
+            [("u19999@x.cn", "u19999@x.cn".into()), ("b@x.cn", "b@x.cn".into())]
+        );
     }
 
     #[test]

@@ -138,6 +138,8 @@ pub struct ImportProgress {
     pub offset: i64,
     pub lines: i64,
     pub invalid: i64,
+    /// Repeats of an address earlier in the file, left out of the batch's rows.
+    pub duplicate: i64,
     /// The file is read to its end.
     pub finished: bool,
 }
@@ -324,6 +326,19 @@ pub(crate) trait AddressRows {
         rows: &R,
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// The same for an import batch, whose reader has already left out the
+    /// repeats within the file (`FileKeys`): the rows are then mostly new,
+    /// and a backend may store them the fast way first.
+    fn import_addresses<R: AddressRecords + ?Sized>(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &R,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        self.insert_addresses(customer_id, list_id, rows, now)
+    }
 }
 
 /// Rows per hold of a SQLite connection's handle: the runtime thread waits on
@@ -413,7 +428,7 @@ impl AddressRows for PgConnection {
         now: i64,
     ) -> StoreResult<u64> {
         if rows.count() >= PG_COPY_FROM {
-            return pg_copy_addresses(self, customer_id, list_id, rows, now).await;
+            return pg_stage_addresses(self, customer_id, list_id, rows, now).await;
         }
         const SQL: &str = "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, \
              fullname, var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
@@ -440,11 +455,86 @@ impl AddressRows for PgConnection {
         }
         Ok(q.execute(&mut *self).await?.rows_affected())
     }
+
+    /// COPY straight into `addresses`: no staging table, no sort, and one
+    /// WAL record per page instead of per row. Any address already in the
+    /// list (or a repeat the reader could not remember) fails the COPY on the
+    /// unique index; the batch then goes the staging way, which skips them.
+    async fn import_addresses<R: AddressRecords + ?Sized>(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &R,
+        now: i64,
+    ) -> StoreResult<u64> {
+        if rows.count() < PG_COPY_FROM {
+            return self.insert_addresses(customer_id, list_id, rows, now).await;
+        }
+        sqlx::query("SAVEPOINT direct_copy").execute(&mut *self).await?;
+        let lead = format!("{customer_id}\t{list_id}\t{now}");
+        let copied = copy_rows(
+            self,
+            "COPY addresses (customer_id, list_id, created_at, address, address_key, fullname, var1, var2, \
+             var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) FROM STDIN",
+            rows,
+            |_, _, buf| {
+                buf.extend_from_slice(lead.as_bytes());
+                true
+            },
+        )
+        .await;
+        match copied {
+            Ok(added) => {
+                sqlx::query("RELEASE SAVEPOINT direct_copy")
+                    .execute(&mut *self)
+                    .await?;
+                Ok(added)
+            }
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT direct_copy")
+                    .execute(&mut *self)
+                    .await?;
+                pg_stage_addresses(self, customer_id, list_id, rows, now).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Sends `rows` to `copy` (a COPY … FROM STDIN, text format) 1 MiB at a
+/// time, each line led by what `lead` writes for the record (the columns
+/// before its own fields); a record for which `lead` returns false is left
+/// out. Returns the rows COPY stored.
+async fn copy_rows<'r, R: AddressRecords + ?Sized>(
+    conn: &mut PgConnection,
+    copy: &str,
+    rows: &'r R,
+    mut lead: impl FnMut(usize, &AddressRecord<'r>, &mut Vec<u8>) -> bool,
+) -> sqlx::Result<u64> {
+    let mut copy = conn.copy_in_raw(copy).await?;
+    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+    for i in 0..rows.count() {
+        let r = rows.record(i);
+        if !lead(i, &r, &mut buf) {
+            continue;
+        }
+        for field in record_texts(&r) {
+            buf.push(b'\t');
+            copy_text(&mut buf, field);
+        }
+        buf.push(b'\n');
+        if buf.len() >= COPY_CHUNK {
+            copy.send(buf.as_slice()).await?;
+            buf.clear();
+        }
+    }
+    copy.send(buf.as_slice()).await?;
+    copy.finish().await
 }
 
 /// COPY into a staging table (text format, sent 1 MiB at a time), then one
 /// INSERT … SELECT in the rows' order that skips the keys already there.
-async fn pg_copy_addresses<R: AddressRecords + ?Sized>(
+async fn pg_stage_addresses<R: AddressRecords + ?Sized>(
     conn: &mut PgConnection,
     customer_id: i64,
     list_id: i64,
@@ -459,29 +549,17 @@ async fn pg_copy_addresses<R: AddressRecords + ?Sized>(
     )
     .execute(&mut *conn)
     .await?;
-    let mut copy = conn.copy_in_raw("COPY address_stage FROM STDIN").await?;
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
     // A repeat within the batch is left out here, the first one kept: one
     // row fewer for PostgreSQL's conflict check.
     let mut seen = std::collections::HashSet::with_capacity(rows.count());
-    for i in 0..rows.count() {
-        let r = rows.record(i);
+    copy_rows(conn, "COPY address_stage FROM STDIN", rows, |i, r, buf| {
         if !seen.insert(r.key.clone()) {
-            continue;
+            return false;
         }
         buf.extend_from_slice(i.to_string().as_bytes());
-        for field in record_texts(&r) {
-            buf.push(b'\t');
-            copy_text(&mut buf, field);
-        }
-        buf.push(b'\n');
-        if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_slice()).await?;
-            buf.clear();
-        }
-    }
-    copy.send(buf.as_slice()).await?;
-    copy.finish().await?;
+        true
+    })
+    .await?;
     // The ORDER BY sorts the staged rows: in the default 4 MB of work_mem a
     // batch of 20,000 spills to disk.
     sqlx::query("SET LOCAL work_mem = '64MB'")
@@ -1069,9 +1147,9 @@ impl Store {
                 tx.commit().await?;
                 return Ok(None);
             }
-            let added = tx.insert_addresses(job.customer_id, job.list_id, rows, now).await?;
+            let added = tx.import_addresses(job.customer_id, job.list_id, rows, now).await?;
             addresses_changed!(tx, job.customer_id, job.list_id, added as i64);
-            let duplicate = rows.count() as i64 - added as i64;
+            let duplicate = progress.duplicate + rows.count() as i64 - added as i64;
             sqlx::query(
                 "UPDATE import_jobs SET offset_done = $1, lines_done = lines_done + $2, added = added + $3, \
                  invalid = invalid + $4, duplicate = duplicate + $5, lease_until = $6, \
