@@ -95,17 +95,31 @@ impl TaskContext {
     }
 }
 
-/// Runs until `stop` turns true.
+/// Runs until `stop` turns true. The next batch is claimed while the
+/// current one is still out: its messages take the permits the current
+/// one's frees, so the SMTP connections never wait for a batch's last
+/// message and a claim before going on (a fifth of the throughput).
 pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
     let mut contexts: HashMap<i64, Arc<TaskContext>> = HashMap::new();
     let recorder = Recorder::start(app.clone());
+    let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut out: Option<Batch> = None;
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        match step(&app, &mailer, &recorder, &mut contexts).await {
-            Ok(0) => {}
-            Ok(_) => continue,
+        let claimed = dispatch(&app, &mailer, &recorder, &gate, &mut contexts).await;
+        // The batch before is done by the time this one is all handed out,
+        // but for its last messages.
+        if let Some(previous) = out.take() {
+            previous.finish().await;
+        }
+        match claimed {
+            Ok(Some(batch)) => {
+                out = Some(batch);
+                continue;
+            }
+            Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "delivery worker"),
         }
         tokio::select! {
@@ -114,27 +128,52 @@ pub async fn run(app: App, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>)
             _ = tokio::time::sleep(IDLE) => {}
         }
     }
+    if let Some(last) = out {
+        last.finish().await;
+    }
 }
 
-/// Claims one batch and sends it; returns how many deliveries it handled.
-async fn step(
+/// A claimed batch whose messages are out, each in a task of its own.
+struct Batch {
+    running: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// Renews the batch's lease while it is out.
+    _renewer: AbortOnDrop,
+}
+
+impl Batch {
+    async fn finish(self) {
+        for r in self.running {
+            let result = match r.await {
+                Ok(result) => result,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "delivery worker");
+            }
+        }
+    }
+}
+
+/// Claims one batch and hands its messages out as permits of `gate` come
+/// free; `None` when nothing is due.
+async fn dispatch(
     app: &App,
     mailer: &Arc<Mailer>,
     recorder: &Recorder,
+    gate: &Arc<Semaphore>,
     contexts: &mut HashMap<i64, Arc<TaskContext>>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Option<Batch>> {
     let now = app.clock.now();
     let lease = app.config.delivery_lease.as_secs() as i64;
     let claimed = app.store.claim_deliveries(now, now + lease, BATCH).await?;
     if claimed.is_empty() {
         contexts.clear();
-        return Ok(0);
+        return Ok(None);
     }
-    let n = claimed.len();
     // Renew the batch's lease while it is being sent: only a worker that
     // died lets its claims run out for another to take over.
     let claims: Vec<(i64, i64)> = claimed.iter().map(|d| (d.id, d.attempts)).collect();
-    let _renewer = {
+    let renewer = {
         let app = app.clone();
         AbortOnDrop(tokio::spawn(async move {
             let every = app.config.delivery_lease / 3;
@@ -147,8 +186,7 @@ async fn step(
             }
         }))
     };
-    let gate = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut running = Vec::with_capacity(n);
+    let mut running = Vec::with_capacity(claimed.len());
     for d in claimed {
         let ctx = match contexts.get(&d.task_id) {
             Some(c) => c.clone(),
@@ -184,15 +222,10 @@ async fn step(
             recorder.record(d, outcome).await
         }));
     }
-    let mut result = Ok(n);
-    for r in running {
-        match r.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e),
-            Err(e) => result = Err(e.into()),
-        }
-    }
-    result
+    Ok(Some(Batch {
+        running,
+        _renewer: renewer,
+    }))
 }
 
 /// `messages_total{outcome, class}` on /metrics.
