@@ -297,7 +297,39 @@ async fn a_large_import_keeps_the_file_order_and_skips_the_list(app: TestApp) {
     app.stop().await;
 }
 
+/// A malformed file (issue 9, small): a line of 1 MiB with no line end
+/// before it is over, GBK bytes and binary junk in a UTF-8 file, NUL bytes:
+/// the job ends, each bad line is counted invalid, the good ones are there.
+async fn a_malformed_file_keeps_its_good_lines(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    let list = new_list(&app).await;
+    let mut file = "good1@x.cn;一\n".as_bytes().to_vec();
+    file.extend(std::iter::repeat_n(b'a', 1 << 20));
+    file.extend_from_slice("@x.cn;huge\ngood2@x.cn;二\n".as_bytes());
+    file.extend_from_slice(b"gbk@x.cn;\xCD\xF5\xCE\xE5\n");
+    file.extend_from_slice(b"\x00\x01\x02\xff\xfe@junk\n");
+    file.extend_from_slice(b"nul\x00@x.cn;n\n");
+    file.extend_from_slice("good3@x.cn;三".as_bytes());
+    let a = upload(&app, &list.to_string(), "mixed.txt", file).await;
+    assert_eq!(a.status_code().as_deref(), Some("success"), "{}", a.text());
+    let jobs = settled(&app).await;
+    let j = &jobs[0];
+    assert_eq!(
+        (j.state.as_str(), j.added, j.invalid, j.duplicate),
+        ("done", 3, 4, 0),
+        "{j:?}"
+    );
+    let got = names(&app, list).await;
+    assert_eq!(
+        got,
+        [("good1@x.cn", "一"), ("good2@x.cn", "二"), ("good3@x.cn", "三")]
+            .map(|(a, n)| (a.to_string(), n.to_string()))
+    );
+    app.stop().await;
+}
+
 both_stores!(
+    a_malformed_file_keeps_its_good_lines,
     a_large_import_keeps_the_file_order_and_skips_the_list,
     files_of_every_kind_are_imported,
     bad_uploads_are_refused,
