@@ -9,13 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-$((2 << 30))}
-cargo build --release --locked -q
-BIN=$PWD/target/release/qunfa
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 MD5=$(printf pw | md5sum | cut -c1-32)
 # One line of SIZE bytes: an address-like start, then 'a' to the end, no line
 # end. On disk: curl reads a file as it sends, but holds standard input whole.

@@ -25,11 +25,8 @@ for tool in sqlite3 psql curl bc; do
   fi
 done
 
-cargo build --release --locked -q
-BIN=$PWD/target/release/qunfa
-WORK=$(mktemp -d)
+. bench/lib.sh
 PGDB=qunfa_bench_$$
-PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ "${QUNFA_BENCH_PG:-on}" != off ]; then
@@ -38,7 +35,6 @@ cleanup() {
   fi
   rm -rf "$WORK"
 }
-trap cleanup EXIT
 
 FILE=$WORK/addresses.txt
 python3 bench/gen_addresses.py "$N" > "$FILE"
@@ -57,8 +53,6 @@ print(len(seen), invalid, dup)
 EOF
 )
 MD5=$(printf pw | md5sum | cut -c1-32)
-now() { date +%s.%N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # qunfa_import LABEL [DATABASE_URL] → prints "seconds peak_rss_kib added invalid duplicate"
 qunfa_import() {

@@ -22,13 +22,7 @@ for tool in wrk nginx curl python3; do
   fi
 done
 
-cargo build --release --locked -q
-BIN=$PWD/target/release/qunfa
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 # requests/s and completed requests of a wrk run: "RATE COUNT"
 load() {
   wrk -t"$THREADS" -c"$CONNS" -d"$D" -s "$WORK/rotate.lua" "$1" >"$WORK/wrk.out" 2>&1 || { cat "$WORK/wrk.out"; exit 1; }
