@@ -473,6 +473,18 @@ fn reset_failed(reply: Result<Reply, String>) -> Option<Outcome> {
 /// doubled at the start of a line, ended by `.` alone on a line.
 pub fn stuff(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
+    // The messages qunfa builds: CRLF line ends, no line starting with a
+    // dot. They go as they are, found so at SIMD speed.
+    let crlf_only =
+        memchr::memchr_iter(b'\n', message).count() == memchr::memmem::find_iter(message, b"\r\n").count();
+    if crlf_only && message.first() != Some(&b'.') && memchr::memmem::find(message, b"\n.").is_none() {
+        out.extend_from_slice(message);
+        if !message.is_empty() && !message.ends_with(b"\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        return;
+    }
     let mut ends_with_newline = true;
     for line in message.split_inclusive(|b| *b == b'\n') {
         if line.first() == Some(&b'.') {
@@ -513,6 +525,10 @@ mod tests {
         assert_eq!(stuffed("no end"), "no end\r\n.\r\n");
         assert_eq!(stuffed(""), ".\r\n");
         assert_eq!(stuffed("a.\r\n..\r\n"), "a.\r\n...\r\n.\r\n");
+        assert_eq!(stuffed("a\r\nb\r\n"), "a\r\nb\r\n.\r\n", "as it is");
+        assert_eq!(stuffed("a\r\nb"), "a\r\nb\r\n.\r\n");
+        assert_eq!(stuffed("a\r\nb\nc\r\n"), "a\r\nb\r\nc\r\n.\r\n");
+        assert_eq!(stuffed("a\rb\r\n"), "a\rb\r\n.\r\n");
     }
 
     #[test]
