@@ -1,0 +1,20 @@
+//! Templates as users upload them: compiled or refused, and a compiled one
+//! renders or fails with an error (the fuel limit stops runaway loops), never
+//! a panic or a hang.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use qunfa::domain::templates::{CompiledTemplate, Recipient};
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let r = Recipient {
+        email: "a@b.cn",
+        fullname: "A",
+        vars: ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"],
+        unsubscribe_url: "https://u/",
+    };
+    if let Ok(t) = CompiledTemplate::compile(&text, &text, &text) {
+        let _ = t.render(&r);
+    }
+});
