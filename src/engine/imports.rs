@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::AbortOnDrop;
 use crate::app::App;
 use crate::domain::lists::{self, FileEncoding, PackedAddresses};
 use crate::store::{ImportJob, ImportProgress, StoreError, StoreResult};
@@ -122,15 +123,6 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
             );
             return Ok(true);
         }
-    }
-}
-
-/// Ends the reader when the writer returns, whichever way.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

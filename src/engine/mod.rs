@@ -39,3 +39,12 @@ pub async fn run(app: App, stop: watch::Receiver<bool>) {
     mailer.close().await;
     tracing::debug!("engine stopped");
 }
+
+/// Stops a background task when its owner goes, whichever way it goes.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

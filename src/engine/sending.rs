@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use super::AbortOnDrop;
 use crate::app::App;
 use crate::delivery::{Attempt, Credentials, Mailer, Route};
 use crate::domain::accounts::SendType;
@@ -306,15 +307,6 @@ impl Recorder {
         told.await
             .map_err(|_| stopped())?
             .map_err(|e| anyhow!("recording outcomes: {e}"))
-    }
-}
-
-/// Stops a background task when its owner goes, whichever way it goes.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
