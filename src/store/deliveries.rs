@@ -185,8 +185,10 @@ impl Store {
 
     /// Deliveries not yet done: queued, deferred or being sent (/metrics).
     pub async fn queue_depth(&self) -> StoreResult<i64> {
+        // Two counts, each over the partial index of its states.
         let n = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'deferred', 'sending')",
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'deferred')) \
+             + (SELECT COUNT(*) FROM deliveries WHERE state = 'sending')",
         )
         .fetch_one(p)
         .await)?;
@@ -212,8 +214,9 @@ impl Store {
         })
     }
 
-    /// Takes up to `limit` deliveries that are due (queued, deferred and
-    /// due, or leased by a worker whose lease ran out) of sending tasks, and
+    /// Takes up to `limit` deliveries that are due — those whose lease ran
+    /// out (their worker died) first, then, in equal shares, each sending
+    /// task's queued and deferred ones that are due, oldest first — and
     /// leases them until `lease_until`. PostgreSQL: several workers claim
     /// side by side (`SKIP LOCKED`).
     pub async fn claim_deliveries(
@@ -222,28 +225,49 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<Claimed>> {
-        let pick = "SELECT d.id FROM deliveries d JOIN tasks t ON t.id = d.task_id \
-             WHERE ((d.state IN ('queued', 'deferred') AND d.next_attempt <= $1) \
-                 OR (d.state = 'sending' AND d.lease_until < $1)) \
-             AND t.send_status = 2 ORDER BY d.next_attempt, d.id LIMIT $3";
-        let sql = match self {
-            Store::Sqlite(_) => format!(
-                "UPDATE deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN ({pick}){CLAIM_RETURNING}"
-            ),
-            Store::Postgres(_) => format!(
-                "UPDATE deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED){CLAIM_RETURNING}"
-            ),
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
+        let claim =
+            "UPDATE deliveries SET state = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id IN";
+        let lapsed = format!(
+            "{claim} (SELECT d.id FROM deliveries d WHERE d.state = 'sending' AND d.lease_until < $1 \
+             AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = d.task_id AND t.send_status = 2) \
+             ORDER BY d.lease_until, d.id LIMIT $3{lock}){CLAIM_RETURNING}"
+        );
+        let due = format!(
+            "{claim} (SELECT id FROM deliveries WHERE task_id = $4 AND state IN ('queued', 'deferred') \
+             AND next_attempt <= $1 ORDER BY next_attempt, id LIMIT $3{lock}){CLAIM_RETURNING}"
+        );
         let rows = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
+            let mut rows = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(lapsed))
                 .bind(now)
                 .bind(lease_until)
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
+            let tasks: Vec<i64> = sqlx::query_scalar("SELECT id FROM tasks WHERE send_status = 2 ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+            let wanted = (limit - rows.len() as i64).max(0) as u64;
+            let share = wanted.div_ceil(tasks.len().max(1) as u64) as i64;
+            for task in tasks {
+                let left = limit - rows.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                rows.extend(
+                    sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(due.clone()))
+                        .bind(now)
+                        .bind(lease_until)
+                        .bind(share.min(left))
+                        .bind(task)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
             tx.commit().await?;
             rows
         });
