@@ -788,7 +788,16 @@ async fn domain(app: &App, command: DomainCmd, now: i64) -> anyhow::Result<()> {
                 None => Owner::System,
                 Some(u) => Owner::Customer(customer_named(app, u).await?.id),
             };
-            match senders::add_domain(&app.store, &app.secret_box, owner, &name, app.clock.today(), now).await
+            match senders::add_domain(
+                &app.store,
+                &app.secret_box,
+                app.config.dkim_algorithms(),
+                owner,
+                &name,
+                app.clock.today(),
+                now,
+            )
+            .await
             {
                 Ok(_) => {}
                 Err(AddDomainError::Exists) => bail!("domain '{name}' already exists"),

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
+use crate::mail::dkim::DkimAlgorithm;
+
 /// The raw settings as given on the command line or in the environment.
 #[derive(clap::Args, Clone, Default)]
 pub struct Settings {
@@ -64,6 +66,9 @@ pub struct Settings {
     /// IANA time zone of every date and time the API reads or writes.
     #[arg(long, env = "QUNFA_TIMEZONE", global = true, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// `off`: DKIM-sign with RSA only; `on` (default): RSA and Ed25519.
+    #[arg(long, env = "QUNFA_DKIM_ED25519", global = true, value_name = "on|off")]
+    pub dkim_ed25519: Option<String>,
 }
 
 /// Where the data lives.
@@ -134,6 +139,20 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub timezone: TimeZone,
     pub timezone_name: String,
+    /// Dual signing: an Ed25519 key for each new domain, and an Ed25519
+    /// signature beside the RSA one on each message.
+    pub dkim_ed25519: bool,
+}
+
+impl Config {
+    /// The DKIM algorithms domains get keys for and messages are signed with.
+    pub fn dkim_algorithms(&self) -> &'static [DkimAlgorithm] {
+        if self.dkim_ed25519 {
+            &DkimAlgorithm::ALL
+        } else {
+            &[DkimAlgorithm::Rsa]
+        }
+    }
 }
 
 /// A setting with a bad value.
@@ -353,6 +372,12 @@ impl Settings {
             }
         };
 
+        let dkim_ed25519 = match given(&self.dkim_ed25519) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(s) => return Err(bad("QUNFA_DKIM_ED25519", format!("'{s}' is neither on nor off"))),
+        };
+
         Ok(Config {
             data_dir,
             database,
@@ -372,6 +397,7 @@ impl Settings {
             trusted_proxies,
             timezone,
             timezone_name,
+            dkim_ed25519,
         })
     }
 }
@@ -580,6 +606,10 @@ mod tests {
             (
                 settings(|s| s.bounce_listen = Some("port 25".into())),
                 "QUNFA_BOUNCE_LISTEN",
+            ),
+            (
+                settings(|s| s.dkim_ed25519 = Some("yes".into())),
+                "QUNFA_DKIM_ED25519",
             ),
             (
                 settings(|s| s.trusted_proxies = Some("10.0.0.0/8, proxy".into())),

@@ -163,11 +163,12 @@ pub enum AddDomainError {
     Store(StoreError),
 }
 
-/// Adds a domain for `owner` with a new RSA-2048 and Ed25519 key, their
-/// private halves sealed; returns its id.
+/// Adds a domain for `owner` with a new key of each of `algorithms`
+/// (RSA-2048, Ed25519), their private halves sealed; returns its id.
 pub async fn add_domain(
     store: &Store,
     secrets: &SecretBox,
+    algorithms: &'static [DkimAlgorithm],
     owner: Owner,
     domain: &DomainName,
     today: jiff::civil::Date,
@@ -183,7 +184,7 @@ pub async fn add_domain(
         return Err(AddDomainError::Exists);
     }
     let keys = tokio::task::spawn_blocking(move || {
-        DkimAlgorithm::ALL
+        algorithms
             .iter()
             .map(|a| DkimKey::generate(*a, a.selector(today)))
             .collect::<Result<Vec<_>, _>>()
@@ -227,13 +228,15 @@ pub async fn dkim_keys(
     Ok(keys)
 }
 
-/// The signer of a domain's messages, with all its keys.
+/// The signer of a domain's messages, with its keys of `algorithms`.
 pub async fn domain_signer(
     store: &Store,
     secrets: &SecretBox,
+    algorithms: &[DkimAlgorithm],
     domain: &SenderDomain,
 ) -> anyhow::Result<DomainSigner> {
-    let keys = dkim_keys(store, secrets, domain).await?;
+    let mut keys = dkim_keys(store, secrets, domain).await?;
+    keys.retain(|k| algorithms.contains(&k.algorithm));
     Ok(DomainSigner::new(
         &domain.domain,
         &keys,

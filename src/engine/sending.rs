@@ -494,7 +494,7 @@ async fn prepare(app: &App, task_id: i64) -> anyhow::Result<TaskContext> {
             let found = found.ok_or_else(|| anyhow!("the domain of {} is gone", mailbox.address))?;
             signers.insert(
                 found.id,
-                Arc::new(domain_signer(store, &app.secret_box, &found).await?),
+                Arc::new(domain_signer(store, &app.secret_box, app.config.dkim_algorithms(), &found).await?),
             );
             domains.insert(found.id, found);
         }

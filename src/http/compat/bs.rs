@@ -184,6 +184,7 @@ async fn domain_add(c: Call<'_>) -> ApiResult {
     match add_domain(
         &app.store,
         &app.secret_box,
+        app.config.dkim_algorithms(),
         owner,
         &name,
         app.clock.today(),
