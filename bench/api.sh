@@ -35,7 +35,7 @@ AUTH="username=shop&password=$MD5"
 python3 bench/gen_addresses.py "$N" >"$WORK/list.txt"
 curl -sf "$API/mloperate.php?$AUTH&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
 curl -sf "$API/mloperate.php?$AUTH&do=ml-addr-add-file" -F list_id=1 -F "file=@$WORK/list.txt" >/dev/null
-while [ "$("$BIN" admin import status --id 1 | sed -n 2p | cut -f5)" != done ]; do sleep 0.5; done
+import_done 0.5
 curl -sf "$API/template.php?$AUTH&do=add-tpl" -F name=t -F subject=s --form-string 'content=<a href="https://a.cn/">a</a>' >/dev/null
 curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
 curl -sf "$API/bs.php?$AUTH&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null

@@ -66,7 +66,7 @@ curl -sf "$API/template.php?username=shop&password=$MD5&do=add-tpl" -F name=spri
   -F 'subject={{ fullname }}, our spring sale' -F "content=<$WORK/template.html" >/dev/null
 curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
 curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=ml-addr-add-file" -F list_id=1 -F "file=@$WORK/list.txt" >/dev/null
-while [ "$("$BIN" admin import status --id 1 | sed -n 2p | cut -f5)" != done ]; do sleep 0.2; done
+import_done 0.2
 
 curl -sf "$API/task.php?username=shop&password=$MD5&do=add-task&tpl_id=1&maillist_id=1&send_account=news@shop.test&status=2&track_status=2&subs_link=1" >/dev/null
 state() { curl -sf "$API/task.php?username=shop&password=$MD5&do=task-list&id=1" | sed -n 's:.*<send_status>\(-\?[0-9]*\)</send_status>.*:\1:p'; }

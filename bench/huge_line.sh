@@ -17,7 +17,7 @@ MD5=$(printf pw | md5sum | cut -c1-32)
 
 # try LIMIT → prints the upload's answer status, seconds, the job line, peak RSS
 try() {
-  local limit=$1 port data pid t0 t1 answer state line
+  local limit=$1 port data pid t0 t1 answer line
   port=$(free_port)
   data=$WORK/data-$limit
   export QUNFA_DATA_DIR=$data QUNFA_LISTEN=127.0.0.1:$port QUNFA_TIMEZONE=UTC QUNFA_LOG=warn QUNFA_IMPORT_MAX=$limit
@@ -36,13 +36,8 @@ try() {
   [ -n "$answer" ] || answer="no answer"
   line=none
   if [ "$answer" = success ]; then
-    while :; do
-      line=$("$BIN" admin import status --id 1 | sed -n 2p)
-      state=$(cut -f5 <<<"$line")
-      [ "$state" = done ] || [ "$state" = failed ] && break
-      sleep 0.5
-    done
-    line="state $state, added $(cut -f8 <<<"$line"), invalid $(cut -f9 <<<"$line")"
+    line=$(import_ended 0.5)
+    line="state $(cut -f5 <<<"$line"), added $(cut -f8 <<<"$line"), invalid $(cut -f9 <<<"$line")"
   fi
   t1=$(date +%s.%N)
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || answer="$answer (then qunfa stopped answering)"

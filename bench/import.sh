@@ -68,15 +68,10 @@ qunfa_import() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   local list
   list=$(curl -sf "$url&do=maillist-add" -d subject=bench -d status=enabled | sed -n 's:.*<id>\([0-9]*\)</id>.*:\1:p')
-  local t0 t1 line state
+  local t0 t1 line
   t0=$(now)
   curl -sf -F "list_id=$list" -F "file=@$FILE" "$url&do=ml-addr-add-file" >/dev/null
-  while :; do
-    line=$("$BIN" admin import status --id 1 | sed -n 2p)
-    state=$(cut -f5 <<<"$line")
-    [ "$state" = done ] || [ "$state" = failed ] && break
-    sleep 0.05
-  done
+  line=$(import_ended 0.05)
   t1=$(now)
   local rss
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")

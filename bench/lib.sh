@@ -1,6 +1,6 @@
 # What every benchmark script starts with (sourced, from the repo's root):
 # the release build, a work folder and the processes to stop at the end,
-# a free port, the time.
+# a free port, the time, the end of an import.
 cargo build --release --locked -q
 BIN=$PWD/target/release/qunfa
 WORK=$(mktemp -d)
@@ -9,3 +9,18 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
+# Waits until import job 1 has ended (done or failed), asking every $1
+# seconds; prints its line of `qunfa admin import status`.
+import_ended() {
+  local line
+  while :; do
+    line=$("$BIN" admin import status --id 1 | sed -n 2p)
+    case $(cut -f5 <<<"$line") in done | failed) echo "$line"; return ;; esac
+    sleep "$1"
+  done
+}
+# Like import_ended, for a benchmark that needs the addresses: stops it
+# when the import failed.
+import_done() {
+  [ "$(import_ended "$1" | cut -f5)" = done ] || { echo "the import of the addresses failed" >&2; exit 1; }
+}
