@@ -259,7 +259,7 @@ impl Store {
                     break;
                 }
                 rows.extend(
-                    sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(due.clone()))
+                    sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(due.as_str()))
                         .bind(now)
                         .bind(lease_until)
                         .bind(share.min(left))
