@@ -1,8 +1,13 @@
 # What every benchmark script starts with (sourced, from the repo's root):
-# the release build, a work folder and the processes to stop at the end,
-# a free port, the time, the end of an import.
-cargo build --release --locked -q
-BIN=$PWD/target/release/qunfa
+# the release build (or the binary QUNFA_BIN names: another build, to
+# compare), a work folder and the processes to stop at the end, a free
+# port, the time, the end of an import.
+if [ -n "${QUNFA_BIN:-}" ]; then
+  BIN=$QUNFA_BIN
+else
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/qunfa
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

@@ -1,8 +1,10 @@
 //! Message-building micro-benchmark: µs per message of `PreparedTask::build`
 //! on one core, for a 20 KB HTML template with two links and a text part,
 //! open and click tracking on, the unsubscribe link on, base64 bodies;
-//! without DKIM, with RSA-2048, with RSA-2048 and Ed25519. Not a test: it
-//! prints figures (README "Benchmarks").
+//! without DKIM, with RSA-2048, with RSA-2048 and Ed25519; and the same
+//! template without its text part, whose text each message derives from
+//! its HTML (`mail::text`). Not a test: it prints figures
+//! (docs/benchmarks.md, "Message building").
 //!
 //!   cargo run --release --example mail_build [MESSAGES]
 
@@ -42,15 +44,17 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(5_000);
     let html = html();
+    let own_text = "{{ fullname }}，您好！春季新品上市：https://shop.example.cn/spring\n";
     let task = TaskMessage {
         subject: "{{ fullname }}，春季促销开始了",
         html: &html,
-        text: "{{ fullname }}，您好！春季新品上市：https://shop.example.cn/spring\n",
+        text: own_text,
         encoding: Encoding::Base64,
         attachments: &[],
         sender_name: "Acme 商城",
         reply_to: Some("service@shop.example.cn"),
         unsubscribe_link: true,
+        footer_language: qunfa::mail::footer::FooterLanguage::Auto,
         tracking: Tracking::OpensAndClicks,
         link_base: "https://t.example.cn",
         helo_name: "mx1.qunfa.example",
@@ -70,12 +74,19 @@ fn main() {
     let now = jiff::ZonedDateTime::now();
     let names: Vec<String> = (0..messages).map(|i| format!("会员{i}")).collect();
     let emails: Vec<String> = (0..messages).map(|i| format!("user{i}@example.org")).collect();
-    let signers = [
-        ("no DKIM", vec![]),
-        ("DKIM RSA-2048", vec![rsa.clone()]),
-        ("DKIM RSA-2048 + Ed25519", vec![rsa, ed25519]),
+    let derived = PreparedTask::new(&TaskMessage { text: "", ..task }, &[9; 32]).expect("prepare");
+    let runs = [
+        ("no DKIM", vec![], &prepared),
+        ("no DKIM, text derived", vec![], &derived),
+        ("DKIM RSA-2048", vec![rsa.clone()], &prepared),
+        (
+            "DKIM RSA-2048 + Ed25519",
+            vec![rsa.clone(), ed25519.clone()],
+            &prepared,
+        ),
+        ("RSA + Ed25519, derived", vec![rsa, ed25519], &derived),
     ];
-    for (label, keys) in signers {
+    for (label, keys, prepared) in runs {
         let signer = DomainSigner::new("shop.example.cn", &keys, SIGNED_HEADERS).expect("signer");
         let started = Instant::now();
         let mut bytes = 0;

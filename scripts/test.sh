@@ -33,6 +33,19 @@ if [ -z "${QUNFA_TEST_PYTHON:-}" ]; then
   export QUNFA_TEST_PYTHON="$PWD/$venv/bin/python"
 fi
 
+# Debian's dnsmasq serves the DNS records of tests/domain_check.rs.
+if [ ! -x /usr/sbin/dnsmasq ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null
+fi
+
+# Debian's SpamAssassin scores what the engine sent (tests/spam_score.rs),
+# with its local rules only.
+if ! command -v spamassassin >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends spamassassin >/dev/null
+fi
+
 # The console's browser test drives Debian's Chromium with playwright-core
 # (pinned in tests/e2e/package.json, installed into target/e2e; it never
 # downloads a browser of its own).

@@ -1,20 +1,19 @@
-//! The application: settings, store, clock, secrets and the authenticator,
-//! shared by the HTTP edge, the engine and the admin commands; and the
-//! start/stop of a server, used by `qunfa serve` and by the tests.
+//! The application's state: settings, store, files, clock, secrets, the
+//! authenticator and the queues between the HTTP edge and the workers.
+//! Every interface and worker takes an [`App`]; this module imports none of
+//! them (`server` starts them).
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use rand::RngExt;
 
 use crate::clock::Clock;
-use crate::config::Config;
-use crate::http::auth::Authenticator;
-use crate::secrets::{SecretBox, load_secret};
-use crate::store::{Files, Pages, Store};
+use crate::config::{Config, DatabaseUrl};
+use crate::domain::accounts::Authenticator;
+use crate::secrets::SecretBox;
+use crate::store::{Files, Store};
 
 pub struct Inner {
     pub config: Config,
@@ -22,7 +21,7 @@ pub struct Inner {
     /// Attachments and import files.
     pub files: Files,
     /// Anchors of deep pages of big listings.
-    pub pages: Pages,
+    pub pages: crate::domain::lists::Pages,
     pub clock: Clock,
     /// Signs tracking, click and unsubscribe links.
     pub link_secret: [u8; 32],
@@ -37,7 +36,8 @@ pub struct Inner {
     pub engine_wakeup: tokio::sync::Notify,
     /// Tracking hits on their way to the database.
     pub hits: crate::tracking::Recorder,
-    pub links: crate::tracking::LinkCache,
+    /// Click links looked up lately.
+    pub links: crate::domain::tracking::LinkCache,
 }
 
 #[derive(Clone)]
@@ -51,6 +51,20 @@ impl Deref for App {
 }
 
 impl App {
+    /// What the DNS checks of a sending domain compare against: this
+    /// platform's host name, bounce domain and listener, SPF include, relay
+    /// and signing algorithms, as configured.
+    pub fn dns_platform(&self) -> crate::domain::senders::health::Platform {
+        crate::domain::senders::health::Platform {
+            helo_name: self.config.helo_name.to_ascii_lowercase(),
+            bounce_domain: self.config.bounce_domain.clone(),
+            bounce_listen: self.config.bounce_listen,
+            spf_include: self.config.spf_include.clone(),
+            relay: self.config.smtp_relay.as_ref().map(|r| r.host.clone()),
+            algorithms: self.config.dkim_algorithms(),
+        }
+    }
+
     /// Creates the data dir, opens (and migrates) the database, checks the
     /// time zone against the one recorded at first start (H-11), and loads
     /// the link-signing secret and the sealing key, creating them once.
@@ -72,9 +86,9 @@ impl App {
         let secret_box = SecretBox::new(load_secret(&config, &store, "sealing-key").await?);
         Ok(App(Arc::new(Inner {
             clock: Clock::new(config.timezone.clone()),
-            auth: Authenticator::new(store.clone()),
+            auth: Authenticator::default(),
             files: Files::new(store.clone(), config.files_dir.clone()),
-            pages: Pages::default(),
+            pages: crate::domain::lists::Pages::default(),
             config,
             store,
             link_signer: crate::mail::LinkSigner::new(&link_secret),
@@ -83,83 +97,46 @@ impl App {
             import_wakeup: tokio::sync::Notify::new(),
             engine_wakeup: tokio::sync::Notify::new(),
             hits: crate::tracking::Recorder::default(),
-            links: crate::tracking::LinkCache::default(),
+            links: crate::domain::tracking::LinkCache::default(),
         })))
     }
 }
 
-/// A running server (HTTP and engine).
-pub struct Running {
-    pub addr: SocketAddr,
-    /// Where the bounce listener listens, when it runs.
-    pub bounce_addr: Option<SocketAddr>,
-    pub app: App,
-    stop: watch::Sender<bool>,
-    http: JoinHandle<std::io::Result<()>>,
-    engine: JoinHandle<()>,
-    /// Stopped after the HTTP server, so the hits of its last requests are written.
-    hits_stop: watch::Sender<bool>,
-    hits: JoinHandle<()>,
-}
-
-impl Running {
-    /// Binds the listen address of the settings (port 0 picks a free port)
-    /// and starts serving and the engine.
-    pub async fn start(config: Config) -> anyhow::Result<Running> {
-        Self::start_with(config, true).await
-    }
-
-    /// Like [`Running::start`]; without the engine when `engine` is false,
-    /// so that tests can drive it a step at a time.
-    pub async fn start_with(config: Config, engine: bool) -> anyhow::Result<Running> {
-        let listen = config.listen;
-        let app = App::init(config).await?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("invalid QUNFA_LISTEN: cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
-        let mut http_stop = stopped.clone();
-        let http = tokio::spawn(crate::http::serve(app.clone(), listener, async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        }));
-        let bounces = crate::bounce::listener::bind(&app).await?;
-        let bounce_addr = bounces.as_ref().map(|l| l.local_addr()).transpose()?;
-        let (hits_stop, hits_stopped) = watch::channel(false);
-        let hits = tokio::spawn(crate::tracking::write_hits(app.clone(), hits_stopped));
-        if let Some(listener) = bounces {
-            tokio::spawn(crate::bounce::listener::run(
-                app.clone(),
-                listener,
-                stopped.clone(),
-            ));
+/// A 32-byte platform secret named `name`: the file `name` in the data dir
+/// (SQLite) or the setting `name` with `-` as `_` (PostgreSQL). The first
+/// writer wins, on every node.
+async fn load_secret(config: &Config, store: &Store, name: &str) -> anyhow::Result<[u8; 32]> {
+    let fresh = hex::encode(rand::rng().random::<[u8; 32]>());
+    let text = match config.database {
+        DatabaseUrl::Postgres(_) => store.setting_or_insert(&name.replace('-', "_"), &fresh).await?,
+        DatabaseUrl::Sqlite(_) => {
+            let path = config.data_dir.join(name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                    }
+                    f.write_all(fresh.as_bytes())?;
+                    f.sync_all()?;
+                    fresh
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
         }
-        let engine = if engine {
-            tokio::spawn(crate::engine::run(app.clone(), stopped))
-        } else {
-            tokio::spawn(async {})
-        };
-        Ok(Running {
-            addr,
-            bounce_addr,
-            app,
-            stop,
-            http,
-            engine,
-            hits_stop,
-            hits,
-        })
-    }
-
-    /// Stops accepting, lets requests in flight finish, stops the engine and
-    /// closes the database.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        self.http.await??;
-        let _ = self.hits_stop.send(true);
-        self.hits.await?;
-        self.engine.await?;
-        self.app.store.close().await;
-        Ok(())
-    }
+    };
+    let bytes = hex::decode(text.trim()).with_context(|| format!("the secret {name} is corrupt"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the secret {name} has the wrong length"))
 }

@@ -6,17 +6,24 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{App, Running};
+use crate::app::App;
 use crate::clock::{format_date, parse_date};
 use crate::config::Settings;
+use crate::delivery::dns::Dns;
 use crate::domain::accounts::{
-    Customer, Md5Digest, Profile, Role, SendType, Service, ServiceChange, ServiceStatus, ServiceType,
-    Username, hash_credential,
+    self, Customer, NewCustomer, Profile, Role, SendType, Service, ServiceChange, ServiceStatus, ServiceType,
+    Username,
 };
 use crate::domain::email::EmailAddress;
-use crate::domain::senders::{self, AddDomainError, DomainName, Owner};
-use crate::domain::tasks::{self, Intervention, InterventionError};
-use crate::store::{NewCustomer, SenderDomain, StoreError, Task, TaskFilter};
+use crate::domain::ids::{ImportId, TaskId};
+use crate::domain::lists;
+use crate::domain::senders::{
+    self, CapChange, CapTarget, CapToday, DomainName, MailboxAddress, Owner, SenderDomain, SenderError,
+    Warmup,
+};
+use crate::domain::tasks::{self, Intervention, Task, TaskError, TaskFilter};
+use crate::domain::templates::FooterLanguage;
+use crate::server::{Parts, Running};
 
 #[derive(Parser)]
 #[command(
@@ -150,6 +157,56 @@ enum DomainCmd {
     Dkim(DomainArg),
     /// Sends a domain's 'remote' mail through the customer's server.
     Relay(DomainRelay),
+    /// Holds a sending domain or mailbox to so many messages a day.
+    Cap(DomainCap),
+    /// Ramps a new sending domain's daily cap up over some days.
+    Warmup(DomainWarmup),
+    /// Checks a domain's DNS: DKIM, SPF, DMARC, the bounce MX, alignment;
+    /// each with the record to publish.
+    Check(DomainCheck),
+}
+
+#[derive(Args)]
+struct DomainCheck {
+    #[arg(long)]
+    domain: String,
+    /// One JSON object a line: check, status, found, publish.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DomainCap {
+    /// The sending domain …
+    #[arg(long, required_unless_present = "mailbox", conflicts_with = "mailbox")]
+    domain: Option<String>,
+    /// … or the mailbox.
+    #[arg(long)]
+    mailbox: Option<String>,
+    /// At most this many messages a day (day boundaries in QUNFA_TIMEZONE).
+    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+    per_day: Option<String>,
+    /// Lifts the cap.
+    #[arg(long)]
+    off: bool,
+}
+
+#[derive(Args)]
+struct DomainWarmup {
+    #[arg(long)]
+    domain: String,
+    /// Today's cap.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+    start: Option<String>,
+    /// Days of warm-up, today the first; then the cap is lifted.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+    days: Option<String>,
+    /// Growth of the cap a day, e.g. 40%.
+    #[arg(long, conflicts_with = "off")]
+    growth: Option<String>,
+    /// Ends the warm-up.
+    #[arg(long)]
+    off: bool,
 }
 
 #[derive(Args)]
@@ -193,6 +250,18 @@ enum CustomerCmd {
     Disable(UserArg),
     /// Lets a disabled customer log in again.
     Enable(UserArg),
+    /// Changes a customer's settings; prints them.
+    Set(CustomerSet),
+}
+
+#[derive(Args)]
+struct CustomerSet {
+    #[arg(long)]
+    username: String,
+    /// The unsubscribe footer's language: zh | en | both | auto (the
+    /// template's language). A task's own `footer_language` wins.
+    #[arg(long)]
+    footer_language: Option<String>,
 }
 
 #[derive(Args)]
@@ -351,10 +420,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let shutdown = Shutdown::install()?;
-            let running = Running::start(config).await?;
+            let running = Running::start_parts(config, Parts::SERVE).await?;
             tracing::info!(
                 "qunfa listening on http://{} ({}, data dir {})",
-                running.addr,
+                running.http_addr(),
                 running.app.store.backend(),
                 running.app.config.data_dir.display()
             );
@@ -364,22 +433,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let shutdown = Shutdown::install()?;
-            let app = App::init(config).await?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            if let Some(listener) = crate::bounce::listener::bind(&app).await? {
-                tokio::spawn(crate::bounce::listener::run(
-                    app.clone(),
-                    listener,
-                    stopped.clone(),
-                ));
-            }
-            let engine = tokio::spawn(crate::engine::run(app.clone(), stopped));
-            tracing::info!("qunfa worker running ({})", app.store.backend());
+            let running = Running::start_parts(config, Parts::WORKER).await?;
+            tracing::info!("qunfa worker running ({})", running.app.store.backend());
             shutdown.wait().await;
-            let _ = stop.send(true);
-            engine.await?;
-            app.store.close().await;
-            Ok(())
+            tracing::info!("shutting down");
+            running.stop().await
         }
         Command::Bounce { .. } => Ok(()), // handled in main, before the runtime
         Command::Admin { command } => {
@@ -456,7 +514,11 @@ fn bounce_classify(args: &BounceClassify, out: &mut impl std::io::Write) -> anyh
                     status.as_deref().unwrap_or("-"),
                     f.code.map_or("-".to_string(), |c| c.to_string()),
                     clean(&f.reason),
-                    f.rule,
+                    if f.producer.is_empty() {
+                        f.rule.to_string()
+                    } else {
+                        format!("{}: {}", f.producer, f.rule)
+                    },
                 )
             };
             writeln!(out, "{line}").map_err(|e| anyhow!("cannot write the output: {e}"))?;
@@ -469,11 +531,13 @@ fn username(s: &str) -> anyhow::Result<Username> {
     Username::parse(s).map_err(|e| anyhow!("invalid --username: {e}"))
 }
 
-fn password_hash(plain: &str) -> anyhow::Result<String> {
-    if plain.is_empty() {
-        bail!("invalid --password: it is empty");
+/// An account error as the admin command's one line: the flag at fault
+/// where there is one.
+fn account_error(e: accounts::AccountError) -> anyhow::Error {
+    match e {
+        accounts::AccountError::EmptyPassword => anyhow!("invalid --password: it is empty"),
+        e => e.into(),
     }
-    Ok(hash_credential(&Md5Digest::of_plain(plain)))
 }
 
 fn count(flag: &str, s: &str) -> anyhow::Result<i64> {
@@ -486,10 +550,9 @@ fn count(flag: &str, s: &str) -> anyhow::Result<i64> {
 
 async fn customer_named(app: &App, name: &str) -> anyhow::Result<Customer> {
     let u = username(name)?;
-    app.store
-        .customer_by_username(&u.key())
-        .await?
-        .ok_or_else(|| anyhow!("unknown customer '{name}'"))
+    accounts::customer(&app.store, &u)
+        .await
+        .map_err(|_| anyhow!("unknown customer '{name}'"))
 }
 
 async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
@@ -503,7 +566,6 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                     bail!("invalid --email: '{email}' is not an e-mail address");
                 }
                 let agent = a.agent.as_deref().map(username).transpose()?;
-                let hash = password_hash(&a.password)?;
                 let profile = Profile {
                     company: a.company.trim().to_string(),
                     contact: a.contact.trim().to_string(),
@@ -514,25 +576,19 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                     address: a.address.trim().to_string(),
                 };
                 let new = NewCustomer {
-                    username: name.clone(),
-                    password_hash: hash,
+                    username: name,
                     profile,
                     agent,
                 };
-                match app.store.create_customer(new, now).await {
-                    Ok(id) => println!("{id}"),
-                    Err(StoreError::Duplicate(_)) => bail!("customer '{name}' already exists"),
-                    Err(StoreError::NotFound(_)) => {
-                        bail!("unknown agent '{}'", a.agent.unwrap_or_default())
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                let id = accounts::add_customer(&app.store, &new, &a.password, now)
+                    .await
+                    .map_err(account_error)?;
+                println!("{id}");
             }
             CustomerCmd::List => {
                 let today = app.clock.today();
                 println!("id\tusername\tcompany\tagent\tstatus\ttype\tavailable\tbought\tbegin\tend\tlogin");
-                for c in app.store.list_customers().await? {
-                    let s = app.store.service(c.id).await?;
+                for (c, s) in accounts::customers(&app.store).await? {
                     println!(
                         "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                         c.id,
@@ -551,7 +607,7 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
             }
             CustomerCmd::Show(u) => {
                 let c = customer_named(app, &u.username).await?;
-                let s = app.store.service(c.id).await?;
+                let s = accounts::service(&app.store, c.id).await?;
                 let p = &c.profile;
                 for (k, v) in [
                     ("id", c.id.to_string()),
@@ -568,12 +624,16 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
                     ("email", p.email.clone()),
                     ("im", p.im.clone()),
                     ("address", p.address.clone()),
+                    (
+                        "footer_language",
+                        accounts::footer_language(&app.store, c.id).await?.to_string(),
+                    ),
                 ] {
                     println!("{k}: {v}");
                 }
                 print_service(app, &s);
                 println!("ledger:");
-                for e in app.store.ledger(c.id).await? {
+                for e in accounts::ledger(&app.store, c.id).await? {
                     println!(
                         "  {}\t{}\t{:+}\t{}\t{}",
                         app.clock.format_datetime(e.at),
@@ -586,17 +646,30 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
             }
             CustomerCmd::Passwd(a) => {
                 let name = username(&a.username)?;
-                let hash = password_hash(&a.password)?;
-                if !app
-                    .store
-                    .set_password_hash(Role::Customer, &name.key(), &hash)
-                    .await?
-                {
-                    bail!("unknown customer '{name}'");
-                }
+                accounts::set_password(&app.store, Role::Customer, &name, &a.password)
+                    .await
+                    .map_err(account_error)?;
             }
             CustomerCmd::Disable(u) => set_disabled(app, &u.username, true).await?,
             CustomerCmd::Enable(u) => set_disabled(app, &u.username, false).await?,
+            CustomerCmd::Set(a) => {
+                let c = customer_named(app, &a.username).await?;
+                if let Some(v) = &a.footer_language {
+                    let language = FooterLanguage::parse(v).ok_or_else(|| {
+                        anyhow!(
+                            "invalid --footer-language: '{v}' is not {}",
+                            FooterLanguage::VALUES
+                        )
+                    })?;
+                    accounts::set_footer_language(&app.store, &c, language)
+                        .await
+                        .map_err(account_error)?;
+                }
+                println!(
+                    "footer_language: {}",
+                    accounts::footer_language(&app.store, c.id).await?
+                );
+            }
         },
         Admin::Service {
             command: ServiceCmd::Set(s),
@@ -647,14 +720,7 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
             if change.add == Some(0) {
                 bail!("invalid --add: it must be at least 1");
             }
-            let service = app
-                .store
-                .change_service(c.id, &change, now, app.clock.today())
-                .await
-                .map_err(|e| match e {
-                    StoreError::Other(reason) => anyhow!("invalid service change: {reason}"),
-                    e => e.into(),
-                })?;
+            let service = accounts::change_service(&app.store, c.id, &change, now, app.clock.today()).await?;
             print_service(app, &service);
         }
         Admin::Import {
@@ -666,14 +732,10 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
             };
             let jobs = match id {
                 Some(id) => {
-                    let job = app
-                        .store
-                        .import_job(id)
-                        .await?
-                        .filter(|j| customer.is_none_or(|c| c == j.customer_id));
+                    let job = lists::import_job(&app.store, customer, ImportId(id)).await?;
                     vec![job.ok_or_else(|| anyhow!("unknown import job {id}"))?]
                 }
-                None => app.store.import_jobs(customer).await?,
+                None => lists::import_jobs(&app.store, customer).await?,
             };
             println!(
                 "id\tcustomer\tlist\tfile\tstate\tprogress\tlines\tadded\tinvalid\tduplicate\tcreated\tfinished\terror"
@@ -711,16 +773,27 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
 }
 
 const TASK_COLUMNS: &str =
-    "id\tident\tsend_status\tstate\tsend_time\trecipients\tsent\tfailed\tskipped\treserved";
+    "id\tident\tsend_status\tstate\tsend_time\trecipients\tsent\tfailed\tskipped\treserved\tnote";
 
-fn print_task(app: &App, t: &Task) {
+async fn print_task(app: &App, t: &Task) -> anyhow::Result<()> {
     let state = if t.service_paused {
         format!("{} (service unusable)", t.status.name())
+    } else if t.guard_pause.is_some() {
+        format!("{} (reputation guard)", t.status.name())
     } else {
         t.status.name().to_string()
     };
+    // Why it waits, if it waits for something.
+    let note = match &t.guard_pause {
+        Some(p) => format!("{p} at {}", app.clock.format_datetime(p.at)),
+        None if t.status.is_unfinished() => match tasks::waiting_for_cap(&app.store, t.id).await? {
+            0 => String::new(),
+            n => format!("{n} deferred to the next day ({})", senders::DAILY_CAP),
+        },
+        None => String::new(),
+    };
     println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         t.id,
         t.ident,
         t.status.code(),
@@ -730,8 +803,10 @@ fn print_task(app: &App, t: &Task) {
         t.sent_count,
         t.error_count,
         t.skipped_count,
-        t.reserved
+        t.reserved,
+        note
     );
+    Ok(())
 }
 
 async fn task(app: &App, command: TaskCmd, now: i64) -> anyhow::Result<()> {
@@ -739,8 +814,8 @@ async fn task(app: &App, command: TaskCmd, now: i64) -> anyhow::Result<()> {
         TaskCmd::List(u) => {
             let c = customer_named(app, &u.username).await?;
             println!("{TASK_COLUMNS}");
-            for t in app.store.tasks(c.id, &TaskFilter::default()).await? {
-                print_task(app, &t);
+            for t in tasks::tasks(&app.store, c.id, &TaskFilter::default()).await? {
+                print_task(app, &t).await?;
             }
             return Ok(());
         }
@@ -749,16 +824,20 @@ async fn task(app: &App, command: TaskCmd, now: i64) -> anyhow::Result<()> {
         TaskCmd::Cancel(a) => (Intervention::Cancel, a),
     };
     let c = customer_named(app, &arg.username).await?;
-    let id = arg.id;
+    let id = TaskId(arg.id);
     let t = tasks::intervene(&app.store, c.id, id, what, now, app.clock.today())
         .await
         .map_err(|e| match e {
-            InterventionError::NotFound => anyhow!("unknown task {id} of customer '{}'", c.username),
+            TaskError::NotFound => anyhow!("unknown task {id} of customer '{}'", c.username),
+            TaskError::ServiceUnusable => anyhow!(
+                "task {id} of customer '{}': the bulk-send service is disabled or outside its dates: \
+                 the task stays paused",
+                c.username
+            ),
             e => anyhow!("task {id} of customer '{}': {e}", c.username),
         })?;
     println!("{TASK_COLUMNS}");
-    print_task(app, &t);
-    Ok(())
+    print_task(app, &t).await
 }
 
 fn domain_name(s: &str) -> anyhow::Result<DomainName> {
@@ -767,8 +846,7 @@ fn domain_name(s: &str) -> anyhow::Result<DomainName> {
 
 async fn known_domain(app: &App, s: &str) -> anyhow::Result<SenderDomain> {
     let name = domain_name(s)?;
-    app.store
-        .domain(&name)
+    senders::domain(&app.store, &name)
         .await?
         .ok_or_else(|| anyhow!("unknown domain '{name}'"))
 }
@@ -800,35 +878,185 @@ async fn domain(app: &App, command: DomainCmd, now: i64) -> anyhow::Result<()> {
             .await
             {
                 Ok(_) => {}
-                Err(AddDomainError::Exists) => bail!("domain '{name}' already exists"),
+                Err(SenderError::DomainExists) => bail!("domain '{name}' already exists"),
                 Err(e) => return Err(e.into()),
             }
             print_dkim(app, &known_domain(app, name.as_str()).await?).await?;
         }
         DomainCmd::List => {
-            println!("customer_id\tdomain\trelay");
-            for d in app.store.domains(None).await? {
-                let relay = match &d.relay {
-                    Some((host, port, tls)) => format!("{host}:{port}{}", if *tls { " tls" } else { "" }),
-                    None => "-".to_string(),
-                };
-                println!("{}\t{}\t{relay}", d.owner.api_id(), d.domain);
+            println!("{DOMAIN_COLUMNS}");
+            let caps = senders::caps_on(&app.store, app.clock.today()).await?;
+            for d in senders::domains(&app.store, None).await? {
+                print_domain(app, &d, caps.get(&CapTarget::Domain(d.id)));
             }
         }
+        DomainCmd::Cap(a) => {
+            let per_day = match (&a.per_day, a.off) {
+                (Some(n), false) => {
+                    Some(n.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        anyhow!("invalid --per-day: '{n}' is not a whole number of messages")
+                    })?)
+                }
+                _ => None,
+            };
+            let today = app.clock.today();
+            match (&a.domain, &a.mailbox) {
+                (Some(d), _) => {
+                    let name = domain_name(d)?;
+                    let cap =
+                        senders::change_domain_cap(&app.store, &name, CapChange::PerDay(per_day), today)
+                            .await
+                            .map_err(|e| domain_error(e, &name))?;
+                    let domain = known_domain(app, name.as_str()).await?;
+                    println!("{DOMAIN_COLUMNS}");
+                    print_domain(app, &domain, Some(&cap));
+                }
+                (None, Some(m)) => {
+                    let address = MailboxAddress::parse(m.trim())
+                        .ok_or_else(|| anyhow!("invalid --mailbox: '{m}' is not an e-mail address"))?;
+                    let cap = match senders::change_mailbox_cap(&app.store, &address, per_day, today).await {
+                        Err(SenderError::MailboxNotFound) => bail!("unknown mailbox '{}'", address.address()),
+                        r => r?,
+                    };
+                    let shown = senders::mailbox(&app.store, &address)
+                        .await?
+                        .map_or_else(|| address.address(), |m| m.address);
+                    println!("mailbox\tcap_today\tsent_today");
+                    let (limit, sent) = cap_columns(Some(&cap));
+                    println!("{shown}\t{limit}\t{sent}");
+                }
+                (None, None) => bail!("invalid arguments: --domain or --mailbox is needed"),
+            }
+        }
+        DomainCmd::Warmup(a) => {
+            let name = domain_name(&a.domain)?;
+            let today = app.clock.today();
+            let warmup = match (&a.start, &a.days, a.off) {
+                (Some(start), Some(days), false) => {
+                    let whole = |flag: &str, v: &str| {
+                        v.trim().parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            anyhow!("invalid {flag}: '{v}' is not a whole number of at least 1")
+                        })
+                    };
+                    let growth = match &a.growth {
+                        None => senders::DEFAULT_GROWTH,
+                        Some(g) => g
+                            .trim()
+                            .trim_end_matches('%')
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|g| g.is_finite() && *g >= 0.0 && *g <= 1000.0)
+                            .ok_or_else(|| anyhow!("invalid --growth: '{g}' is not a percentage like 40%"))?,
+                    };
+                    let days = whole("--days", days)?;
+                    if days > 3650 {
+                        bail!("invalid --days: a warm-up of {days} days is longer than ten years");
+                    }
+                    Some(Warmup {
+                        start: whole("--start", start)?,
+                        days,
+                        growth,
+                        from: today,
+                    })
+                }
+                _ => None,
+            };
+            let cap = senders::change_domain_cap(&app.store, &name, CapChange::Warmup(warmup), today)
+                .await
+                .map_err(|e| domain_error(e, &name))?;
+            let domain = known_domain(app, name.as_str()).await?;
+            println!("{DOMAIN_COLUMNS}");
+            print_domain(app, &domain, Some(&cap));
+        }
         DomainCmd::Dkim(a) => print_dkim(app, &known_domain(app, &a.domain).await?).await?,
+        DomainCmd::Check(a) => {
+            let name = domain_name(&a.domain)?;
+            let platform = app.dns_platform();
+            let dns = Dns::new(app.config.dns_server)?;
+            let checks = senders::domain_health(&app.store, &dns, &platform, &name)
+                .await
+                .map_err(|e| domain_error(e, &name))?;
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for c in checks {
+                let line = if a.json {
+                    use serde_json::to_string as json;
+                    format!(
+                        "{{\"check\": {}, \"status\": {}, \"found\": {}, \"publish\": {}}}",
+                        json(&c.check)?,
+                        json(c.status.as_str())?,
+                        json(&c.found)?,
+                        json(&c.publish)?,
+                    )
+                } else {
+                    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        c.status.as_str(),
+                        c.check,
+                        clean(&c.found),
+                        clean(&c.publish)
+                    )
+                };
+                writeln!(out, "{line}").map_err(|e| anyhow!("cannot write the output: {e}"))?;
+            }
+        }
         DomainCmd::Relay(a) => {
             let name = domain_name(&a.domain)?;
             let (host, port) = relay_address(&a.host)?;
-            if !app
-                .store
-                .set_domain_relay(&name, Some((&host, port, a.tls)))
-                .await?
-            {
-                bail!("unknown domain '{name}'");
+            match senders::set_relay(&app.store, &name, Some((&host, port, a.tls))).await {
+                Err(SenderError::DomainNotFound) => bail!("unknown domain '{name}'"),
+                r => r?,
             }
         }
     }
     Ok(())
+}
+
+const DOMAIN_COLUMNS: &str = "customer_id\tdomain\trelay\tcap_today\tsent_today\twarmup";
+
+/// A domain as `domain list` shows it: owner, name, relay, and its daily
+/// cap today with what was sent against it, and its warm-up.
+fn print_domain(app: &App, d: &SenderDomain, cap: Option<&CapToday>) {
+    let relay = match &d.relay {
+        Some((host, port, tls)) => format!("{host}:{port}{}", if *tls { " tls" } else { "" }),
+        None => "-".to_string(),
+    };
+    let (limit, sent) = cap_columns(cap);
+    let today = app.clock.today();
+    let warmup = cap
+        .and_then(|c| c.cap.warmup.as_ref())
+        .map_or("-".to_string(), |w| match w.cap_on(today) {
+            Some(_) => {
+                let day = w.from.until(today).map_or(0, |s| s.get_days()).max(0) + 1;
+                format!("day {day} of {} (+{}%/day)", w.days, w.growth)
+            }
+            None => format!(
+                "ended {}",
+                format_date(w.from.saturating_add(jiff::Span::new().days(w.days)))
+            ),
+        });
+    println!(
+        "{}\t{}\t{relay}\t{limit}\t{sent}\t{warmup}",
+        d.owner.api_id(),
+        d.domain
+    );
+}
+
+/// Today's cap and what was sent against it; `-` without a cap today.
+fn cap_columns(cap: Option<&CapToday>) -> (String, String) {
+    match cap.and_then(|c| c.limit.map(|l| (l, c.used))) {
+        Some((limit, used)) => (limit.to_string(), used.to_string()),
+        None => ("-".to_string(), "-".to_string()),
+    }
+}
+
+fn domain_error(e: SenderError, name: &DomainName) -> anyhow::Error {
+    match e {
+        SenderError::DomainNotFound => anyhow!("unknown domain '{name}'"),
+        e => e.into(),
+    }
 }
 
 /// `HOST:PORT` (a host name, an IPv4 address or a bracketed IPv6 address).
@@ -854,29 +1082,23 @@ fn relay_address(s: &str) -> anyhow::Result<(String, u16)> {
 
 async fn set_disabled(app: &App, name: &str, disabled: bool) -> anyhow::Result<()> {
     let u = username(name)?;
-    if !app.store.set_customer_disabled(&u.key(), disabled).await? {
-        bail!("unknown customer '{u}'");
-    }
-    Ok(())
+    Ok(accounts::set_disabled(&app.store, &u, disabled).await?)
 }
 
 async fn operator(app: &App, role: Role, command: OperatorCmd, now: i64) -> anyhow::Result<()> {
     match command {
         OperatorCmd::Add(a) => {
             let name = username(&a.username)?;
-            let hash = password_hash(&a.password)?;
-            match app.store.create_operator(role, &name, &hash, now).await {
-                Ok(id) => println!("{id}"),
-                Err(StoreError::Duplicate(_)) => bail!("{} '{name}' already exists", role.as_str()),
-                Err(e) => return Err(e.into()),
-            }
+            let id = accounts::add_operator(&app.store, role, &name, &a.password, now)
+                .await
+                .map_err(account_error)?;
+            println!("{id}");
         }
         OperatorCmd::Passwd(a) => {
             let name = username(&a.username)?;
-            let hash = password_hash(&a.password)?;
-            if !app.store.set_password_hash(role, &name.key(), &hash).await? {
-                bail!("unknown {} '{name}'", role.as_str());
-            }
+            accounts::set_password(&app.store, role, &name, &a.password)
+                .await
+                .map_err(account_error)?;
         }
     }
     Ok(())

@@ -2,6 +2,9 @@
 //! converts what the API reads and writes and sets the day boundaries
 //! (API.md D-8, H-11).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
@@ -25,21 +28,34 @@ pub const NO_DATE: &str = "0000-00-00";
 #[derive(Clone, Debug)]
 pub struct Clock {
     tz: TimeZone,
+    /// Seconds this process's clock runs ahead of the system's: zero but
+    /// in tests that need a later day ([`Clock::advance_for_tests`]).
+    ahead: Arc<AtomicI64>,
 }
 
 impl Clock {
     pub fn new(tz: TimeZone) -> Self {
-        Clock { tz }
+        Clock {
+            tz,
+            ahead: Arc::new(AtomicI64::new(0)),
+        }
     }
 
     /// Now, in UTC seconds.
     pub fn now(&self) -> i64 {
-        Timestamp::now().as_second()
+        Timestamp::now().as_second() + self.ahead.load(Ordering::Relaxed)
     }
 
     /// Today's date in the configured zone.
     pub fn today(&self) -> Date {
-        self.tz.to_datetime(Timestamp::now()).date()
+        self.date_of(self.now())
+    }
+
+    /// Moves this clock (and every clone of it: the whole application's)
+    /// on by `seconds`, for tests of what happens on a later day. Nothing
+    /// in qunfa calls it, and no setting reaches it.
+    pub fn advance_for_tests(&self, seconds: i64) {
+        self.ahead.fetch_add(seconds, Ordering::Relaxed);
     }
 
     /// The local date an instant falls on.
@@ -182,6 +198,14 @@ mod tests {
         let fold = c.parse_datetime("2024-11-03 01:30").unwrap();
         // 01:30 EDT (UTC-4) is the earlier of the two.
         assert_eq!(fold, 1730611800);
+    }
+
+    #[test]
+    fn a_test_can_move_to_the_next_day() {
+        let c = shanghai();
+        let today = c.today();
+        c.clone().advance_for_tests(86_400);
+        assert_eq!(c.today(), today.tomorrow().unwrap());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
+use crate::domain::tasks::{GuardLimit, Guards};
 use crate::mail::dkim::DkimAlgorithm;
 
 /// The raw settings as given on the command line or in the environment.
@@ -69,6 +70,18 @@ pub struct Settings {
     /// `off`: DKIM-sign with RSA only; `on` (default): RSA and Ed25519.
     #[arg(long, env = "QUNFA_DKIM_ED25519", global = true, value_name = "on|off")]
     pub dkim_ed25519: Option<String>,
+    /// `host:port` of the DNS server for MX look-ups and domain checks; default: the machine's.
+    #[arg(long, env = "QUNFA_DNS_SERVER", global = true, value_name = "ADDR:PORT")]
+    pub dns_server: Option<String>,
+    /// An `include:` domain that the SPF check accepts as allowing the platform to send.
+    #[arg(long, env = "QUNFA_SPF_INCLUDE", global = true, value_name = "DOMAIN")]
+    pub spf_include: Option<String>,
+    /// A task pauses when more than RATE of at least MIN recipients with an outcome are hard failures, e.g. `10%/200`; `off`.
+    #[arg(long, env = "QUNFA_BOUNCE_GUARD", global = true, value_name = "RATE/MIN")]
+    pub bounce_guard: Option<String>,
+    /// A task pauses when more than RATE of at least MIN recipients with an outcome complain, e.g. `0.3%/1000`; `off`.
+    #[arg(long, env = "QUNFA_COMPLAINT_GUARD", global = true, value_name = "RATE/MIN")]
+    pub complaint_guard: Option<String>,
 }
 
 /// Where the data lives.
@@ -142,6 +155,13 @@ pub struct Config {
     /// Dual signing: an Ed25519 key for each new domain, and an Ed25519
     /// signature beside the RSA one on each message.
     pub dkim_ed25519: bool,
+    /// The one DNS server every look-up asks; `None`: the machine's resolvers.
+    pub dns_server: Option<SocketAddr>,
+    /// The `include:` (lower case) whose presence in a sending domain's SPF
+    /// record allows the platform to send for it.
+    pub spf_include: Option<String>,
+    /// The reputation guards (`QUNFA_BOUNCE_GUARD`, `QUNFA_COMPLAINT_GUARD`).
+    pub guards: Guards,
 }
 
 impl Config {
@@ -378,6 +398,53 @@ impl Settings {
             Some(s) => return Err(bad("QUNFA_DKIM_ED25519", format!("'{s}' is neither on nor off"))),
         };
 
+        let dns_server = given(&self.dns_server)
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| {
+                    bad(
+                        "QUNFA_DNS_SERVER",
+                        format!("'{a}' is not an IP address and port like 127.0.0.1:53"),
+                    )
+                })
+            })
+            .transpose()?;
+
+        let spf_include = given(&self.spf_include)
+            .map(|d| {
+                let d = d.trim_end_matches('.');
+                // A DNS name, not a host name: `_spf.example.com` is usual.
+                let dns_name = d.len() <= 253
+                    && d.contains('.')
+                    && d.split('.').all(|l| {
+                        (1..=63).contains(&l.len())
+                            && l.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    });
+                if dns_name {
+                    Ok(d.to_ascii_lowercase())
+                } else {
+                    Err(bad("QUNFA_SPF_INCLUDE", format!("'{d}' is not a domain name")))
+                }
+            })
+            .transpose()?;
+
+        let defaults = Guards::default();
+        let guard = |setting: &'static str, v: &Option<String>, default: Option<GuardLimit>| match given(v) {
+            None => Ok(default),
+            Some("off") => Ok(None),
+            Some(s) => GuardLimit::parse(s)
+                .map(Some)
+                .ok_or_else(|| bad(setting, format!("'{s}' is neither off nor RATE/MIN like 10%/200"))),
+        };
+        let guards = Guards {
+            bounces: guard("QUNFA_BOUNCE_GUARD", &self.bounce_guard, defaults.bounces)?,
+            complaints: guard(
+                "QUNFA_COMPLAINT_GUARD",
+                &self.complaint_guard,
+                defaults.complaints,
+            )?,
+        };
+
         Ok(Config {
             data_dir,
             database,
@@ -398,6 +465,9 @@ impl Settings {
             timezone,
             timezone_name,
             dkim_ed25519,
+            dns_server,
+            spf_include,
+            guards,
         })
     }
 }
@@ -619,12 +689,42 @@ mod tests {
                 settings(|s| s.timezone = Some("Mars/Olympus".into())),
                 "QUNFA_TIMEZONE",
             ),
+            (
+                settings(|s| s.dns_server = Some("ns1.example.com:53".into())),
+                "QUNFA_DNS_SERVER",
+            ),
+            (
+                settings(|s| s.spf_include = Some("spf_platform".into())),
+                "QUNFA_SPF_INCLUDE",
+            ),
+            (
+                settings(|s| s.bounce_guard = Some("10%".into())),
+                "QUNFA_BOUNCE_GUARD",
+            ),
+            (
+                settings(|s| s.complaint_guard = Some("on".into())),
+                "QUNFA_COMPLAINT_GUARD",
+            ),
         ];
         for (s, name) in cases {
             let e = s.validate().unwrap_err();
             assert_eq!(e.setting, name);
             assert!(!e.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn guards_default_and_turn_off() {
+        let c = Settings::default().validate().unwrap();
+        assert_eq!(c.guards, Guards::default());
+        let c = settings(|s| {
+            s.bounce_guard = Some("off".into());
+            s.complaint_guard = Some("1%/50".into());
+        })
+        .validate()
+        .unwrap();
+        assert_eq!(c.guards.bounces, None);
+        assert_eq!(c.guards.complaints, GuardLimit::parse("1%/50"));
     }
 
     #[test]

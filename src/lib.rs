@@ -1,5 +1,5 @@
 //! qunfa (群发, "send to many"): a self-hosted bulk e-mail platform with a
-//! vendor-compatible XML API. See DESIGN.md for the shape of the system.
+//! vendor-compatible XML API. `docs/architecture.md` draws the layers.
 
 pub mod app;
 pub mod bounce;
@@ -10,9 +10,12 @@ pub mod delivery;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod inbound;
 pub mod mail;
 pub mod secrets;
+pub mod server;
 pub mod store;
 pub mod tracking;
 
-pub use app::{App, Running};
+pub use app::App;
+pub use server::Running;

@@ -1,56 +1,12 @@
-//! The platform's own secrets and what they protect: the link-signing secret
-//! and the key that seals secrets at rest (mailbox passwords, DKIM private
-//! keys). Each is created once and kept: in the data dir with SQLite, in the
-//! database with PostgreSQL so every node shares it (API.md H-8).
+//! Secrets sealed at rest (mailbox passwords, DKIM private keys) under the
+//! platform's sealing key, which `app` creates once and keeps: in the data
+//! dir with SQLite, in the database with PostgreSQL so every node shares it.
 
 use std::fmt;
 
-use anyhow::Context;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngExt;
-
-use crate::config::{Config, DatabaseUrl};
-use crate::store::Store;
-
-/// A 32-byte platform secret named `name`: the file `name` in the data dir
-/// (SQLite) or the setting `name` with `-` as `_` (PostgreSQL). The first
-/// writer wins, on every node.
-pub async fn load_secret(config: &Config, store: &Store, name: &str) -> anyhow::Result<[u8; 32]> {
-    let fresh = hex::encode(rand::rng().random::<[u8; 32]>());
-    let text = match config.database {
-        DatabaseUrl::Postgres(_) => store.setting_or_insert(&name.replace('-', "_"), &fresh).await?,
-        DatabaseUrl::Sqlite(_) => {
-            let path = config.data_dir.join(name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                    }
-                    f.write_all(fresh.as_bytes())?;
-                    f.sync_all()?;
-                    fresh
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
-                }
-            }
-        }
-    };
-    let bytes = hex::decode(text.trim()).with_context(|| format!("the secret {name} is corrupt"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("the secret {name} has the wrong length"))
-}
 
 /// Seals small secrets at rest with XChaCha20-Poly1305 (random 192-bit
 /// nonces, so no counter has to be shared between nodes). The associated

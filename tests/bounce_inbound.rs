@@ -185,7 +185,13 @@ async fn late_reports_move_outcomes_credits_and_the_list(backend: Backend) {
     assert_eq!(stask.element("actual").as_deref(), Some("2"));
     let email = qunfa::domain::email::EmailAddress::parse("ok1@dest.cn").unwrap();
     assert!(
-        app.app().store.is_suppressed(customer, &email).await.unwrap(),
+        qunfa::domain::lists::is_suppressed(
+            &app.app().store,
+            qunfa::domain::ids::CustomerId(customer),
+            &email
+        )
+        .await
+        .unwrap(),
         "a hard bounce suppresses"
     );
     // The same report again changes nothing more.

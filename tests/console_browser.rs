@@ -226,6 +226,9 @@ fn check_installed() {
     );
 }
 
+/// One browser at a time: the machine may have two cores.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_uses_the_console_in_chromium() {
     if browser_off() {
@@ -233,6 +236,7 @@ async fn a_customer_uses_the_console_in_chromium() {
         return;
     }
     check_installed();
+    let _one = BROWSER.lock().await;
     let sink = SmtpServer::start(ServerOptions::default()).await;
     let relay = format!("127.0.0.1:{}", sink.port());
     let app = TestApp::start_with(Backend::Sqlite, move |s| {
@@ -292,3 +296,127 @@ async fn a_customer_uses_the_console_in_chromium() {
     site.abort();
     app.stop().await;
 }
+
+/// A customer's day in the console, on both stores, in English and in
+/// Chinese: tests/e2e/day.mjs in Chromium, and what it did checked in the
+/// store and at the SMTP server.
+async fn a_customers_day_in_chromium(backend: Backend) {
+    if browser_off() {
+        eprintln!("QUNFA_TEST_BROWSER=off: the console's browser test skipped on purpose");
+        return;
+    }
+    check_installed();
+    let Some((app, sink)) = TestApp::start_relaying(backend, |s| {
+        s.scanner_window = Some("0s".into());
+    })
+    .await
+    else {
+        return;
+    };
+    add_manager(&app).await;
+    let _one = BROWSER.lock().await;
+    let store = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let shots = repo().join("target/e2e-shots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    for (lang, user, domain, people) in [
+        (
+            "en",
+            "autumn",
+            "autumn.example",
+            "amy@dest.cn;Amy Chen,bob@dest.cn;Bob Li,gone@dest.cn;Gone",
+        ),
+        (
+            "zh",
+            "qiuji",
+            "qiuji.cn",
+            "wang@dest.cn;王伟,li@dest.cn;李娜,gone2@dest.cn;失联",
+        ),
+    ] {
+        let id = app.customer(user, "day-pw", 500).await;
+        let a = app
+            .api(
+                "bs.php",
+                "boss",
+                "bosspw",
+                &format!("do=domain-add&customer_id={id}&domain={domain}"),
+            )
+            .await;
+        assert_eq!(a.code(), "success", "{}", a.text());
+        let bounce = if lang == "en" {
+            "gone@dest.cn"
+        } else {
+            "gone2@dest.cn"
+        };
+        sink.script(bounce, [Act::Refuse("550 5.1.1 User unknown")]);
+        let test_to = format!("test-{lang}@dest.cn");
+        let before = sink.received().len();
+        let mut run = tokio::process::Command::new("node");
+        run.arg(repo().join("tests/e2e/day.mjs"))
+            .env("QUNFA_E2E_MODULES", node_modules())
+            .env("QUNFA_E2E_CHROMIUM", CHROMIUM)
+            .env("QUNFA_E2E_APP", &app.base)
+            .env("QUNFA_E2E_SHOTS", &shots)
+            .env("QUNFA_E2E_SHOT_PREFIX", format!("day-{store}-{lang}"))
+            .env("QUNFA_E2E_USER", user)
+            .env("QUNFA_E2E_PASSWORD", "day-pw")
+            .env("QUNFA_E2E_LANG", lang)
+            .env("QUNFA_E2E_DOMAIN", domain)
+            .env("QUNFA_E2E_TEST_TO", &test_to)
+            .env("QUNFA_E2E_BOUNCE", bounce)
+            .env("QUNFA_E2E_PEOPLE", people)
+            .kill_on_drop(true);
+        if backend == Backend::Sqlite && lang == "en" {
+            run.env("QUNFA_E2E_README_SHOT", repo().join("docs/console-template.png"));
+        }
+        let out = tokio::time::timeout(Duration::from_secs(240), run.output())
+            .await
+            .expect("the day finishes within 4 minutes")
+            .expect("node runs (Node 20 or later)");
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tests/e2e/day.mjs ({store}, {lang}) failed: {}",
+            out.status
+        );
+
+        // The test message reached its one address, signed, with the
+        // attachment; the task's reached the others.
+        let got = sink.received();
+        let tests: Vec<_> = got[before..]
+            .iter()
+            .filter(|r| r.rcpt_to == [test_to.clone()])
+            .collect();
+        assert_eq!(tests.len(), 1, "one test message to {test_to}");
+        let msg = MessageParser::default().parse(&tests[0].data).expect("a message");
+        assert!(msg.header("DKIM-Signature").is_some());
+        assert_eq!(msg.attachment_count(), 1, "the attachment goes with the test");
+        let html = msg.body_html(0).expect("an HTML part").to_string();
+        assert!(html.contains("https://shop.example/autumn"), "{html}");
+        let delivered = got[before..]
+            .iter()
+            .filter(|r| r.rcpt_to != [test_to.clone()])
+            .count();
+        assert_eq!(delivered, 2, "the task's messages that were accepted");
+        // The lift is in the store: the address is no longer suppressed.
+        let task = app.api("task.php", user, "day-pw", "do=task-list").await;
+        assert_eq!(
+            task.element("send_status").as_deref(),
+            Some("3"),
+            "{}",
+            task.text()
+        );
+        let service = app.api("account.php", user, "day-pw", "do=service-info").await;
+        assert_eq!(
+            service.element("qty_available").as_deref(),
+            Some("498"),
+            "two credits spent"
+        );
+    }
+    app.stop().await;
+}
+
+both_stores!(by_backend; a_customers_day_in_chromium);

@@ -69,6 +69,47 @@ fn deferred(a: &Attempt) -> FailureClass {
     }
 }
 
+/// This machine's address on its network (not loopback), as the route a
+/// relay elsewhere would be reached by.
+fn network_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").expect("a UDP socket");
+    // Connecting a UDP socket sends nothing; it only picks the outgoing address.
+    probe.connect("192.0.2.1:9").expect("a route off this machine");
+    let ip = probe.local_addr().expect("a local address").ip();
+    assert!(
+        !ip.is_loopback(),
+        "this test needs an address other than loopback"
+    );
+    ip
+}
+
+/// A password crosses the network only inside TLS: a relay elsewhere that
+/// offers no STARTTLS gets no AUTH, and the attempt is deferred, not sent
+/// in clear text.
+#[tokio::test]
+async fn a_password_is_never_sent_in_clear_text_across_the_network() {
+    let server = SmtpServer::start(ServerOptions {
+        auth: Some(("relayuser", "secret")),
+        every_address: true,
+        ..ServerOptions::default()
+    })
+    .await;
+    let route = Route::Server(Server {
+        host: network_address().to_string(),
+        port: server.port(),
+        tls: Tls::Opportunistic,
+        credentials: Some(Credentials::new("relayuser", "secret")),
+    });
+    let mailer = mailer(settings());
+    let a = mailer
+        .send(&route, "bounce+1@b.test", "user@x.test", MESSAGE)
+        .await;
+    assert!(matches!(a, Attempt::Deferred { .. }), "{a:?}");
+    assert!(server.received().is_empty());
+    assert_eq!(server.stats().auths, 0, "no AUTH command reached the server");
+    mailer.close().await;
+}
+
 #[tokio::test]
 async fn relay_with_auth_carries_many_messages_over_one_connection() {
     let server = SmtpServer::start(ServerOptions {

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::smtp::{ServerOptions, SmtpServer};
 use common::*;
-use qunfa::domain::senders::{DomainName, domain_signer};
+use qunfa::domain::senders::{self, DomainName};
+use qunfa::engine::sending::domain_signer;
 
 /// `SEL._domainkey.D. IN TXT "a" "b"` → (`SEL._domainkey.D`, `ab`), checking
 /// the zone-file form INTERFACE.md gives.
@@ -72,9 +73,7 @@ async fn printed_records_verify_signatures_made_with_the_stored_keys(app: TestAp
     // domain and selector, mail-auth folds the RSA header right before its
     // closing ';', which dkimpy once rejected (see mail::dkim).
     let qa = app.app();
-    let d = qa
-        .store
-        .domain(&DomainName::parse(domain).unwrap())
+    let d = senders::domain(&qa.store, &DomainName::parse(domain).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -140,7 +139,8 @@ async fn domains_are_administered_from_the_command_line(app: TestApp) {
     let list = app.admin_ok(&["domain", "list"]).await;
     assert_eq!(
         list,
-        "customer_id\tdomain\trelay\n0\tplatform.cn\t-\n1\tmail.acme.cn\tsmtp.acme.cn:465 tls\n"
+        "customer_id\tdomain\trelay\tcap_today\tsent_today\twarmup\n0\tplatform.cn\t-\t-\t-\t-\n\
+         1\tmail.acme.cn\tsmtp.acme.cn:465 tls\t-\t-\t-\n"
     );
     // The customer sees it through the API.
     let api = app.api("bs.php", "acme", "pw", "do=domain-list").await.text();

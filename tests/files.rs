@@ -4,10 +4,12 @@
 mod common;
 
 use common::*;
+use qunfa::domain::ids::CustomerId;
+use qunfa::domain::storage::FileStorage;
 
 async fn files_round_trip_and_stay_with_their_customer(app: TestApp) {
-    let owner = app.customer("owner", "pw", 0).await;
-    let other = app.customer("other", "pw", 0).await;
+    let owner = CustomerId(app.customer("owner", "pw", 0).await);
+    let other = CustomerId(app.customer("other", "pw", 0).await);
     let bytes: Vec<u8> = (0..2_500_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();

@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use qunfa::store::ImportState;
+use qunfa::domain::ids::CustomerId;
+use qunfa::domain::lists::{self, ImportState};
 use reqwest::multipart::{Form, Part};
 
 const ML: &str = "mloperate.php";
@@ -38,9 +39,11 @@ async fn new_list(app: &TestApp) -> i64 {
 }
 
 /// Waits until every import job of customer 1 has ended.
-async fn settled(app: &TestApp) -> Vec<qunfa::store::ImportJob> {
+async fn settled(app: &TestApp) -> Vec<lists::ImportJob> {
     for _ in 0..600 {
-        let jobs = app.app().store.import_jobs(Some(1)).await.unwrap();
+        let jobs = lists::import_jobs(&app.app().store, Some(CustomerId(1)))
+            .await
+            .unwrap();
         if jobs
             .iter()
             .all(|j| matches!(j.state, ImportState::Done | ImportState::Failed))
@@ -175,7 +178,10 @@ async fn bad_uploads_are_refused(app: TestApp) {
         Some("missing_param")
     );
     assert!(
-        app.app().store.import_jobs(Some(1)).await.unwrap().is_empty(),
+        lists::import_jobs(&app.app().store, Some(CustomerId(1)))
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was queued"
     );
     app.stop().await;
@@ -214,7 +220,9 @@ async fn an_import_resumes_after_a_restart_without_doubling(mut app: TestApp) {
 
     // One batch, then the process goes away.
     assert!(qunfa::engine::imports::run_batches(app.app(), 1).await.unwrap());
-    let job = &app.app().store.import_jobs(Some(1)).await.unwrap()[0];
+    let job = &lists::import_jobs(&app.app().store, Some(CustomerId(1)))
+        .await
+        .unwrap()[0];
     assert_eq!(
         (job.state.clone(), job.lines_done),
         (ImportState::Running, 20_000)
@@ -222,7 +230,9 @@ async fn an_import_resumes_after_a_restart_without_doubling(mut app: TestApp) {
     app.restart_with(false).await;
     while qunfa::engine::imports::run_batches(app.app(), 1).await.unwrap() {}
 
-    let job = &app.app().store.import_jobs(Some(1)).await.unwrap()[0];
+    let job = &lists::import_jobs(&app.app().store, Some(CustomerId(1)))
+        .await
+        .unwrap()[0];
     assert_eq!(job.state, ImportState::Done);
     assert_eq!(job.lines_done, 45_001, "the header line and 45,000 more");
     assert!(expected_dup > 3_000 && expected_invalid == 500);

@@ -10,6 +10,7 @@ use jiff::ZonedDateTime;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use qunfa::domain::templates::{Encoding, Recipient};
 use qunfa::mail::dkim::{DkimAlgorithm, DkimKey, DomainSigner, SIGNED_HEADERS};
+use qunfa::mail::footer::FooterLanguage;
 use qunfa::mail::{AttachmentFile, Claim, LinkSigner, PreparedTask, TaskMessage, Tracking};
 
 const SECRET: [u8; 32] = [42; 32];
@@ -49,6 +50,7 @@ fn task<'a>(attachments: &'a [AttachmentFile<'a>], encoding: Encoding) -> TaskMe
         sender_name: "张三 (Acme 商城)",
         reply_to: Some("service@shop.example.cn"),
         unsubscribe_link: true,
+        footer_language: FooterLanguage::Auto,
         tracking: Tracking::OpensAndClicks,
         link_base: "https://t.example.cn",
         helo_name: "mx1.qunfa.example",
@@ -175,15 +177,15 @@ fn a_mail_client_reads_the_personalised_message_with_its_attachments() {
     assert_eq!(alternative.content_type().unwrap().subtype(), Some("alternative"));
 
     // The HTML part: personalised (escaped), links through signed click
-    // URLs in document order, mailto kept, the visible unsubscribe link and
-    // the pixel before </body>.
+    // URLs in document order, mailto kept, the visible unsubscribe link (in
+    // the template's language, Chinese) and the pixel before </body>.
     let html = m.body_html(0).unwrap();
     assert!(
         html.contains("<p>李四 &lt;Li &amp; Si&gt;，您好！会员号 VIP-0042</p>"),
         "{html}"
     );
     let hrefs = attribute_values(&html, "href");
-    assert_eq!(hrefs.len(), 5, "{hrefs:?}");
+    assert_eq!(hrefs.len(), 4, "{hrefs:?}");
     for (n, href) in hrefs[..2].iter().enumerate() {
         assert_eq!(
             links.verify(token_of(href, "/t/c/")),
@@ -194,7 +196,7 @@ fn a_mail_client_reads_the_personalised_message_with_its_attachments() {
         );
     }
     assert_eq!(hrefs[2], "mailto:service@shop.example.cn");
-    assert_eq!(hrefs[3..], [unsubscribe_url, unsubscribe_url]);
+    assert_eq!(hrefs[3..], [unsubscribe_url]);
     assert_eq!(
         prepared.links(),
         [
@@ -209,7 +211,9 @@ fn a_mail_client_reads_the_personalised_message_with_its_attachments() {
         Some(Claim::Open { delivery: DELIVERY })
     );
     assert!(
-        html.contains("退订</a>") && html.ends_with("alt=\"\"></body></html>\r\n"),
+        html.contains("退订</a>。</p>")
+            && !html.contains("unsubscribe</a>")
+            && html.ends_with("alt=\"\"></body></html>\r\n"),
         "{html}"
     );
 
@@ -220,7 +224,7 @@ fn a_mail_client_reads_the_personalised_message_with_its_attachments() {
         text,
         format!(
             "李四 <Li & Si>，您好！会员号 VIP-0042\r\n春季新品: https://shop.example.cn/spring\r\n\
-             \r\n\r\n退订 / Unsubscribe: {unsubscribe_url}\r\n"
+             \r\n如不想再收到此类邮件，请点击以下链接退订：\r\n{unsubscribe_url}\r\n"
         )
     );
 
@@ -344,10 +348,39 @@ async fn dkimpy_verifies_both_signatures() {
             );
         }
     }
+    // A template without text: the signatures cover the derived text part.
+    for encoding in [Encoding::Base64, Encoding::QuotedPrintable] {
+        let mut t = task(&[], encoding);
+        t.html = NEWSLETTER;
+        t.text = "";
+        let raw = PreparedTask::new(&t, &SECRET)
+            .unwrap()
+            .build(FROM, &signer, &recipient(), DELIVERY, &now())
+            .unwrap();
+        let m = MessageParser::default().parse(&raw).unwrap();
+        assert!(
+            m.body_text(0)
+                .unwrap()
+                .contains("Shop the sale <https://t.example.cn/t/c/")
+        );
+        assert_eq!(
+            dkimpy_verdicts(dir.path(), &raw, &records).await,
+            "pass pass",
+            "{encoding:?}"
+        );
+        let text = String::from_utf8(raw).unwrap();
+        // One more line at the end of the text part.
+        let tampered = text.replacen("\r\n\r\n--=_qunfa_a_", "\r\nAAAA\r\n\r\n--=_qunfa_a_", 1);
+        assert_ne!(tampered, text);
+        assert_eq!(
+            dkimpy_verdicts(dir.path(), tampered.as_bytes(), &records).await,
+            "fail fail"
+        );
+    }
 }
 
 #[test]
-fn without_tracking_or_unsubscribe_link_an_html_only_message_is_one_part() {
+fn without_tracking_or_unsubscribe_link_the_text_alternative_is_still_there() {
     let mut t = task(&[], Encoding::Base64);
     t.text = "";
     t.tracking = Tracking::Off;
@@ -370,15 +403,100 @@ fn without_tracking_or_unsubscribe_link_an_html_only_message_is_one_part() {
         !head.contains("Reply-To") && !head.contains("List-Unsubscribe"),
         "{head}"
     );
-    assert!(
-        head.ends_with("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64"),
-        "{head}"
-    );
+    assert!(head.contains("Content-Type: multipart/alternative;"), "{head}");
     let m = MessageParser::default().parse(&raw).unwrap();
-    assert_eq!(m.parts.len(), 1);
     let html = m.body_html(0).unwrap();
     assert!(html.contains("href=\"https://shop.example.cn/spring?from=edm&amp;id=7\""));
     assert!(!html.contains("<img") && !html.contains("退订"), "{html}");
+    // The text the HTML shows: the recipient's values as written, the links' URLs.
+    assert_eq!(
+        m.body_text(0).unwrap(),
+        "李四 <Li & Si>，您好！会员号 VIP-0042\r\n\r\n\
+         春季新品 <https://shop.example.cn/spring?from=edm&id=7> · Spring\r\n\
+         <https://example.org/en/#spring> · 联系我们 <service@shop.example.cn>\r\n"
+    );
+}
+
+const NEWSLETTER_SUBJECT: &str = "{{ fullname }}, our spring sale starts today";
+const NEWSLETTER: &str = "<!DOCTYPE html>
+<html><head><title>Spring sale</title><style>h1 { color: #c00 }</style></head>
+<body><div style=\"display:none\">Half price on everything, three days only</div>
+<table width=\"100%\"><tr><td align=\"center\">
+<img src=\"https://shop.example.com/logo.png\" alt=\"Acme Shop\" width=\"120\">
+<h1>Spring sale &ndash; 50&nbsp;% off</h1>
+<p>Dear {{ fullname }},</p>
+<p>Our spring sale starts today. For three days, every item in the shop is half price, and
+members get free delivery on orders over $50.</p>
+<ul><li>Tea &amp; coffee</li><li>Kitchen <em>and</em> tableware</li></ul>
+<p><a href=\"https://shop.example.com/spring?utm_source=edm\">Shop the sale</a></p>
+<p>Questions? <a href=\"mailto:help@shop.example.com\">Write to us</a>.<br>Acme Shop, 1 Market Street</p>
+</td></tr></table>
+</body></html>
+";
+
+#[test]
+fn an_english_template_without_text_gets_its_text_and_footer_in_english() {
+    let keys = [DkimKey::generate(DkimAlgorithm::Ed25519, "qunfa-ed25519-20261126".into()).unwrap()];
+    let signer = DomainSigner::new("shop.example.cn", &keys, SIGNED_HEADERS).unwrap();
+    let mut t = task(&[], Encoding::QuotedPrintable);
+    t.subject = NEWSLETTER_SUBJECT;
+    t.html = NEWSLETTER;
+    t.text = "";
+    t.sender_name = "Acme Shop";
+    let recipient = Recipient {
+        email: "tom@example.org",
+        fullname: "Tom <Jones>",
+        ..recipient()
+    };
+    let prepared = PreparedTask::new(&t, &SECRET).unwrap();
+    let raw = prepared
+        .build(FROM, &signer, &recipient, DELIVERY, &now())
+        .unwrap();
+    assert_crlf_and_short_lines(&raw);
+    let m = MessageParser::default().parse(&raw).unwrap();
+    let text = m.body_text(0).unwrap();
+    let html = m.body_html(0).unwrap();
+    for body in [&text, &html] {
+        assert!(
+            !body.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{body}"
+        );
+    }
+    assert!(html.contains(">unsubscribe</a>.</p>"), "{html}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 78, "{line}");
+    }
+    // The click URL in the text is the one in the HTML.
+    let clicks = attribute_values(&html, "href");
+    assert!(text.contains(&format!("Shop the sale <{}>", clicks[0])), "{text}");
+    assert_golden(
+        "mail/newsletter-derived-text.eml",
+        mask_signatures(&String::from_utf8(raw).unwrap()).as_bytes(),
+    );
+}
+
+#[test]
+fn the_footer_language_is_the_task_s_when_set() {
+    for (setting, zh, en) in [
+        (FooterLanguage::En, false, true),
+        (FooterLanguage::Both, true, true),
+        (FooterLanguage::Zh, true, false),
+    ] {
+        let mut t = task(&[], Encoding::Base64);
+        t.footer_language = setting;
+        let raw = PreparedTask::new(&t, &SECRET)
+            .unwrap()
+            .build(FROM, &unsigned(), &recipient(), 11, &now())
+            .unwrap();
+        let m = MessageParser::default().parse(&raw).unwrap();
+        for body in [m.body_text(0).unwrap(), m.body_html(0).unwrap()] {
+            let footer = &body[body
+                .rfind("margin:24px")
+                .unwrap_or(body.len().saturating_sub(200))..];
+            assert_eq!(footer.contains("退订"), zh, "{setting}: {footer}");
+            assert_eq!(footer.contains("unsubscribe"), en, "{setting}: {footer}");
+        }
+    }
 }
 
 #[test]
@@ -408,7 +526,7 @@ fn opens_only_tracking_keeps_links_and_a_placed_unsubscribe_link_is_not_repeated
     assert!(
         m.body_text(0)
             .unwrap()
-            .ends_with(&format!("退订 / Unsubscribe: {unsubscribe}\r\n"))
+            .ends_with(&format!("请点击以下链接退订：\r\n{unsubscribe}\r\n"))
     );
 }
 

@@ -34,7 +34,7 @@ async fn a_campaign_is_delivered_once_each_with_classes_and_credits(backend: Bac
         [Act::Refuse("451 4.3.0 Try again later"), Act::Accept],
     );
     let relay = format!("127.0.0.1:{}", sink.port());
-    let Some(app) = TestApp::start_with(backend, move |s| {
+    let Some(app) = TestApp::start_driven(backend, move |s| {
         s.smtp_relay = Some(relay.clone());
         s.retry_delays = Some("1s,1s".into());
         s.helo_name = Some("mta.qunfa.test".into());
@@ -172,6 +172,33 @@ async fn a_campaign_is_delivered_once_each_with_classes_and_credits(backend: Bac
         service.element("qty_available").as_deref(),
         Some("96"),
         "100 − 4 accepted"
+    );
+
+    // The mailbox that does not exist is suppressed for the customer's
+    // later tasks, with its class; lifting it is kept on record.
+    use qunfa::domain::ids::CustomerId;
+    use qunfa::domain::suppressions::{self, SuppressionFilter, SuppressionReason};
+    let acme = CustomerId(1);
+    let all = suppressions::suppressions(store, acme, &SuppressionFilter::default(), None, 50)
+        .await
+        .unwrap();
+    let got: Vec<(&str, SuppressionReason, &str)> = all
+        .iter()
+        .map(|s| (s.email.as_str(), s.reason, s.detail.as_str()))
+        .collect();
+    assert_eq!(got, [("gone@dest.cn", SuppressionReason::Bounce, "not_exist")]);
+    let gone = qunfa::domain::email::EmailAddress::parse("Gone@dest.cn").unwrap();
+    suppressions::lift(store, acme, &gone, "moved back", 1)
+        .await
+        .unwrap();
+    assert!(
+        suppressions::lift(store, acme, &gone, "again", 2).await.is_err(),
+        "only a suppressed address can be lifted"
+    );
+    assert!(
+        !qunfa::domain::lists::is_suppressed(store, acme, &gone)
+            .await
+            .unwrap()
     );
     app.stop().await;
 }

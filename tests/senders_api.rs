@@ -345,12 +345,13 @@ async fn customers_add_mailboxes_to_their_domains_only(app: TestApp) {
     };
     assert!(raw.len() >= 8);
     assert!(raw.iter().all(|r| !r.windows(6).any(|w| w == b"s3cret")));
-    let sales = qa
-        .store
-        .mailbox(&qunfa::domain::senders::MailboxAddress::parse("SALES@acme.cn").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let sales = qunfa::domain::senders::mailbox(
+        &qa.store,
+        &qunfa::domain::senders::MailboxAddress::parse("SALES@acme.cn").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let pw = mailbox_password(&qa.store, &qa.secret_box, &sales).await.unwrap();
     assert_eq!(pw.expose(), "s3cret-s");
     app.stop().await;
@@ -439,12 +440,13 @@ async fn mailboxes_are_edited_and_deleted_by_their_owners(app: TestApp) {
     )
     .await;
     let qa = app.app();
-    let sales = qa
-        .store
-        .mailbox(&qunfa::domain::senders::MailboxAddress::parse("sales@acme.cn").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let sales = qunfa::domain::senders::mailbox(
+        &qa.store,
+        &qunfa::domain::senders::MailboxAddress::parse("sales@acme.cn").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(
         mailbox_password(&qa.store, &qa.secret_box, &sales)
             .await

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 const TASK: &str = "task.php";
@@ -84,19 +82,12 @@ async fn task(app: &TestApp, id: &str) -> Answer {
         .await
 }
 
-/// Waits until the task's `send_status` is `status`.
+/// Runs the engine until nothing is due, then the task must be in `status`.
 async fn wait_status(app: &TestApp, id: &str, status: &str) -> Answer {
-    for _ in 0..100 {
-        let t = task(app, id).await;
-        if t.element("send_status").as_deref() == Some(status) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "task {id} never reached send_status {status}: {}",
-        task(app, id).await.text()
-    );
+    while app.drive().await {}
+    let t = task(app, id).await;
+    assert_eq!(t.element("send_status").as_deref(), Some(status), "{}", t.text());
+    t
 }
 
 async fn tasks_reserve_credits_and_wait_for_their_time(app: TestApp) {
@@ -434,7 +425,7 @@ async fn a_start_snapshots_recipients_and_settles_credits(app: TestApp) {
 /// These tests look at tasks, not at mail: the relay they send through
 /// refuses every connection, so started tasks stay sending (deferred).
 async fn closed_relay_app(backend: Backend) -> Option<TestApp> {
-    TestApp::start_with(backend, |s| s.smtp_relay = Some("127.0.0.1:1".into())).await
+    TestApp::start_driven(backend, |s| s.smtp_relay = Some("127.0.0.1:1".into())).await
 }
 
 both_stores!(

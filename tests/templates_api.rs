@@ -4,6 +4,9 @@
 mod common;
 
 use common::*;
+use qunfa::domain::ids::{CustomerId, TemplateId};
+use qunfa::domain::storage::FileStorage;
+use qunfa::domain::templates;
 use qunfa::store::Store;
 use reqwest::multipart::{Form, Part};
 
@@ -80,7 +83,11 @@ async fn stored_files(app: &TestApp) -> i64 {
 async fn attachments_of(app: &TestApp, customer: i64, template: i64) -> Vec<(String, String, Vec<u8>)> {
     let qa = app.app();
     let mut out = Vec::new();
-    for a in qa.store.attachments(customer, Some(template)).await.unwrap() {
+    let (customer, template) = (CustomerId(customer), TemplateId(template));
+    for a in templates::attachments(&qa.store, customer, template)
+        .await
+        .unwrap()
+    {
         let bytes = qa.files.read(customer, a.file_id).await.unwrap();
         assert_eq!(bytes.len() as i64, a.size);
         out.push((a.file_name, a.content_type, bytes));
@@ -136,7 +143,10 @@ async fn a_template_with_attachments_round_trips(app: TestApp) {
             ),
         ]
     );
-    let t = app.app().store.template(acme, 1).await.unwrap().unwrap();
+    let t = templates::template(&app.app().store, CustomerId(acme), TemplateId(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(t.text_content, "您好 {{ fullname }}\n");
     assert_eq!(t.encoding.as_str(), "quoted-printable");
 
@@ -164,7 +174,10 @@ async fn a_template_with_attachments_round_trips(app: TestApp) {
         )
         .await;
     assert!(plain.text().contains("<id>3</id>"), "{}", plain.text());
-    let t3 = app.app().store.template(acme, 3).await.unwrap().unwrap();
+    let t3 = templates::template(&app.app().store, CustomerId(acme), TemplateId(3))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (t3.encoding.as_str(), t3.content_type.as_str()),
         ("base64", "html")
@@ -349,7 +362,10 @@ async fn templates_are_edited_and_deleted_with_their_files(app: TestApp) {
         )
         .await;
     assert_eq!(posted.code(), "success", "{}", posted.text());
-    let t = app.app().store.template(acme, 1).await.unwrap().unwrap();
+    let t = templates::template(&app.app().store, CustomerId(acme), TemplateId(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             t.name.as_str(),
@@ -483,7 +499,47 @@ async fn attachments_are_added_and_deleted(app: TestApp) {
     app.stop().await;
 }
 
+/// The preview use-case as the console calls it: a stored template
+/// rendered for a sample recipient, values escaped in the HTML only.
+async fn a_template_is_previewed_for_a_recipient(app: TestApp) {
+    let acme = app.customer("acme", "pw", 0).await;
+    add_template(
+        &app,
+        "acme",
+        &[
+            ("name", "welcome"),
+            ("subject", "Hi {{ fullname }}"),
+            ("content", "<p>{{ fullname }} {{ var1 }}</p>"),
+            ("text_content", "{{ fullname }} <{{ email }}>"),
+        ],
+    )
+    .await;
+    let sample = templates::Recipient {
+        email: "zhang.san@example.com",
+        fullname: "张三 & <co>",
+        vars: ["VAR1", "", "", "", "", "", "", "", "", ""],
+        unsubscribe_url: "#unsubscribe",
+    };
+    let store = &app.app().store;
+    let p = templates::preview(store, CustomerId(acme), TemplateId(1), &sample)
+        .await
+        .unwrap();
+    assert_eq!(p.template.name, "welcome");
+    let r = p.rendered.unwrap();
+    assert_eq!(r.subject, "Hi 张三 & <co>");
+    assert_eq!(r.html, "<p>张三 &amp; &lt;co&gt; VAR1</p>");
+    assert_eq!(r.text.as_deref(), Some("张三 & <co> <zhang.san@example.com>"));
+    let other = app.customer("other", "pw", 0).await;
+    let foreign = templates::preview(store, CustomerId(other), TemplateId(1), &sample).await;
+    assert!(
+        matches!(foreign, Err(templates::TemplateCaseError::NotFound)),
+        "{foreign:?}"
+    );
+    app.stop().await;
+}
+
 both_stores!(
+    a_template_is_previewed_for_a_recipient,
     a_template_with_attachments_round_trips,
     refused_templates_and_uploads_leave_nothing,
     templates_are_edited_and_deleted_with_their_files,

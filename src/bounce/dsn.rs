@@ -41,6 +41,8 @@ pub struct Recipient {
     pub status: Option<Status>,
     /// The Diagnostic-Code text after its type (`smtp;`).
     pub diagnostic: String,
+    /// The Diagnostic-Code's type (`smtp`, `x-unix`), lower case.
+    pub diagnostic_type: String,
 }
 
 #[derive(Default)]
@@ -50,6 +52,7 @@ struct Block {
     action: Option<Action>,
     status: Option<Status>,
     diagnostic: String,
+    diagnostic_type: String,
 }
 
 impl Block {
@@ -69,6 +72,7 @@ impl Block {
                 action: self.action.unwrap_or(Action::Unknown),
                 status: self.status,
                 diagnostic: self.diagnostic,
+                diagnostic_type: self.diagnostic_type,
             });
         }
     }
@@ -113,7 +117,11 @@ pub fn parse(text: &str) -> Vec<Recipient> {
             "action" => block.action = Some(Action::parse(&value)),
             "status" => block.status = Status::parse(&value).or_else(|| Status::find(&value)),
             "diagnostic-code" => {
-                let text = value.split_once(';').map_or(value.as_str(), |(_, t)| t).trim();
+                let (kind, text) = value.split_once(';').unwrap_or(("", value.as_str()));
+                if block.diagnostic_type.is_empty() {
+                    block.diagnostic_type = kind.trim().to_ascii_lowercase();
+                }
+                let text = text.trim();
                 if !block.diagnostic.is_empty() {
                     block.diagnostic.push(' ');
                 }

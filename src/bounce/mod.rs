@@ -3,13 +3,15 @@
 //! that arrive later ([`classify_message`]: RFC 3464 DSNs, the free-text
 //! bounces of real servers, RFC 5965 complaints, auto-replies).
 //!
-//! Both go through the same tables (`rules`): the enhanced status code first,
-//! then phrases per language, then the reply code's first digit.
+//! Both go through the same judge (`judge`), which decides by a fixed rank of
+//! evidence: the producer's own knowledge, a phrase that names one reason,
+//! the enhanced status code read with the SMTP stage, the reply code, and
+//! generic wording last.
 
 mod dsn;
 mod judge;
-pub mod listener;
 mod message;
+mod producer;
 mod report;
 mod rules;
 mod scan;
@@ -93,7 +95,7 @@ pub struct Verdict {
     pub code: Option<u16>,
     pub reason: String,
     /// The failure to record if the recipient is still deferred with this
-    /// reply after the last retry (API.md H-4: 4.2.2 → over_quota, 4.1.1 →
+    /// reply after the last retry (the vendor API's rule: 4.2.2 → over_quota, 4.1.1 →
     /// not_exist, no answer → invalid_addr, anything else → user_reject).
     pub if_last_retry: Option<FailureClass>,
 }
@@ -122,6 +124,9 @@ pub struct Finding {
     pub reason: String,
     /// The report is a delay warning: the server is still trying.
     pub delayed: bool,
+    /// The producer family the report was recognised as ("" for a reply
+    /// or a message that is no report).
+    pub producer: &'static str,
     /// Which rule decided (a label of the tables), for operators asking why.
     pub rule: &'static str,
 }
@@ -206,6 +211,7 @@ fn unreadable(reason: &str) -> Finding {
         code: None,
         reason: reason.to_string(),
         delayed: false,
+        producer: "",
         rule: "no report",
     }
 }

@@ -30,6 +30,10 @@ pub struct Report {
     /// Delivery-status parts of a bounce that came forwarded inside another
     /// message; used when the outer message has none of its own.
     forwarded_status: Vec<String>,
+    /// What followed the notice when the original message was copied into
+    /// the text part: a returned message, or a whole report forwarded
+    /// inside this one.
+    pub inline_original: String,
 }
 
 impl Report {
@@ -154,6 +158,7 @@ impl Report {
         };
         let rest = self.notice[at..].to_string();
         self.notice.truncate(at);
+        self.inline_original = scan::header_block(&rest);
         if self.original.is_empty() {
             // The header block begins at the first header-looking line.
             let block = scan::header_block(&rest);

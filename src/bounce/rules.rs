@@ -1,93 +1,105 @@
-//! The tables the classifier decides with: enhanced status codes first, then
-//! phrases per language. Everything here is data plus two small lookups, so a
-//! new server's wording is one line in [`PHRASES`] and one test case.
+//! The tables the classifier decides with: phrase families that name one
+//! reason, generic wording, and what each enhanced status code means
+//! (RFC 3463 and the IANA registry of enhanced status codes). Everything here
+//! is data plus small lookups, so a new server's wording is one line in
+//! [`PHRASES`] and one test case.
 
 use super::Class;
 use super::status::Status;
 
-/// How far a status code alone decides the class.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Weight {
-    /// The code names the cause exactly (5.1.1, 5.2.2, 5.1.2): text can't overrule it.
-    Decisive,
-    /// The code points somewhere (5.7.1 policy, 5.2.1 disabled) but servers
-    /// use it loosely: a specific phrase in the text wins.
-    Hint,
-}
-
-/// The class a status code gives, by subject and detail (the class digit
-/// 4 or 5 only says whether to retry, which the caller knows).
-pub fn by_status(s: Status) -> Option<(Class, Weight, &'static str)> {
+/// What an enhanced status code says, by subject and detail (the class digit
+/// only says whether the server would take it again). `None` for codes that
+/// only say "failed" in some area (`x.0.0`, `x.1.0`, `x.5.0`) or that the
+/// registry does not know: those never decide alone.
+pub fn by_status(s: Status) -> Option<(Class, &'static str)> {
     use Class::*;
-    use Weight::*;
     let hit = match (s.subject, s.detail) {
-        (1, 1) => (NotExist, Decisive, "bad destination mailbox"),
-        (1, 10) => (NotExist, Decisive, "recipient address not found"),
-        (1, 3) => (NotExist, Hint, "bad destination mailbox address syntax"),
-        (1, 2) => (InvalidAddr, Decisive, "bad destination system"),
-        (1, 4) => (UserReject, Hint, "ambiguous destination mailbox"),
-        (1, 6) => (UserReject, Decisive, "mailbox has moved"),
-        (1, 7) | (1, 8) => (UserReject, Decisive, "sender address rejected"),
-        (2, 1) => (UserReject, Hint, "mailbox disabled"),
-        (2, 2) => (OverQuota, Decisive, "mailbox full"),
-        (2, 3) => (UserReject, Hint, "message too large for the recipient"),
-        (2, 4) => (UserReject, Hint, "mailing list expansion problem"),
-        (3, 1) => (Transient, Hint, "mail system full"),
-        (3, 2) => (UserReject, Hint, "system not accepting messages"),
-        (3, 4) => (UserReject, Hint, "message too big for the system"),
-        (3, 5) => (Transient, Hint, "system incorrectly configured"),
-        (4, 1) | (4, 2) => (Transient, Hint, "no answer from the host"),
-        (4, 3) => (Transient, Hint, "directory server failure"),
-        (4, 4) => (InvalidAddr, Decisive, "unable to route"),
-        (4, 5) => (Transient, Hint, "mail system congestion"),
-        (4, 6) => (Transient, Hint, "routing loop"),
-        (4, 7) => (Transient, Decisive, "delivery time expired"),
-        (5, 1..=6) => (UserReject, Hint, "protocol error"),
-        (6, _) => (UserReject, Hint, "message content refused"),
-        (7, 0) => (UserReject, Hint, "refused by policy"),
-        (7, _) => (UserReject, Hint, "refused by security policy"),
+        (1, 1) => (NotExist, "bad destination mailbox address"),
+        (1, 2) => (InvalidAddr, "bad destination system address"),
+        (1, 3) => (NotExist, "bad destination mailbox address syntax"),
+        (1, 4) => (UserReject, "destination mailbox address ambiguous"),
+        (1, 6) => (UserReject, "destination mailbox has moved"),
+        (1, 7) | (1, 8) => (UserReject, "sender address refused"),
+        (1, 9) => (Transient, "relayed to a non-compliant mailer"),
+        // RFC 7505: the recipient's domain publishes a null MX.
+        (1, 10) => (InvalidAddr, "recipient domain has a null MX"),
+        (2, 0) | (2, 1) => (UserReject, "mailbox disabled or refusing"),
+        (2, 2) => (OverQuota, "mailbox full"),
+        (2, 3) => (UserReject, "message length exceeds a limit"),
+        (2, 4) => (UserReject, "mailing list expansion problem"),
+        (3, 0) | (3, 3) | (3, 5) => (Transient, "mail system trouble"),
+        (3, 1) => (Transient, "mail system full"),
+        (3, 2) => (UserReject, "system not accepting messages"),
+        (3, 4) => (UserReject, "message too big for the system"),
+        (4, 4) if s.class == 5 => (InvalidAddr, "unable to route"),
+        (4, _) => (Transient, "network or routing trouble"),
+        (5, 3) => (Transient, "too many recipients"),
+        (5, 4) | (5, 5) => (Transient, "protocol trouble"),
+        (5, 1) | (5, 2) | (5, 6) => (UserReject, "command refused as malformed"),
+        (6, _) => (UserReject, "message content refused"),
+        (7, _) => (UserReject, "refused by security policy"),
         _ => return None,
     };
     Some(hit)
 }
 
-/// One rule: a class and the phrases that say it. Phrases are matched on
-/// lower-cased text with runs of white space made one space; `*` stands for
-/// a gap of up to [`GAP`] characters.
+/// What a reply code alone says (RFC 5321, RFC 7504), for a reply that
+/// carries no more specific code. 550, 553 and 554 say only "refused".
+pub fn by_reply_code(code: u16) -> Option<(Class, &'static str)> {
+    use Class::*;
+    Some(match code {
+        552 => (OverQuota, "exceeded storage allocation"),
+        551 => (UserReject, "user not local"),
+        521 | 556 => (UserReject, "domain does not accept mail"),
+        530 | 534 | 535 | 538 => (UserReject, "authentication required"),
+        500..=504 => (UserReject, "command refused"),
+        400..=499 => (Transient, "deferred"),
+        _ => return None,
+    })
+}
+
+/// One phrase family: the phrases that name one reason, and its class.
+/// Phrases are matched on lower-cased text with runs of white space made one
+/// space; `*` stands for a gap of up to [`GAP`] characters.
 pub struct Rule {
     pub class: Class,
     pub label: &'static str,
-    /// A strong rule names a cause and overrules a loose status code; a weak
-    /// one only speaks when no code does.
-    pub strong: bool,
-    /// An SMTP server's "user unknown" is a verdict on the address only
-    /// when it answered RCPT TO (or said 5.1.1); the same words after DATA,
-    /// or with no sign of when, come from a content filter (`user_reject`).
+    pub tier: Tier,
+    /// An SMTP server's "user unknown" is a verdict on the address only as
+    /// its answer to RCPT TO (or with x.1.x); the same words after DATA, to
+    /// MAIL FROM or with no sign of when come from a filter (`user_reject`).
     pub needs_rcpt: bool,
-    /// The phrase names a cause so plainly that it overrules even a
-    /// decisive code: a rate limit sent as `550 5.1.1 … too many recipients
-    /// this hour` says nothing about the mailbox.
-    pub beats_codes: bool,
     pub phrases: &'static [&'static str],
+}
+
+/// How much a phrase says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Names one reason ("user unknown", "mailbox full", "blocked"):
+    /// ranks above the status code.
+    Reason,
+    /// Says no, or later, without saying why ("rejected", "try again
+    /// later"): ranks below the codes, read only when they say nothing.
+    Generic,
 }
 
 const GAP: usize = 48;
 
-/// Checked in order; the first rule with a matching phrase decides. The order
-/// is the precedence: a full mailbox, a missing domain or mailbox explain a
-/// failure better than the words around them; a give-up after retries takes
-/// the cause of the last attempt when the report names one (API.md H-4) and
-/// is `transient` only when it names none; bare refusal words ("rejected",
-/// "denied") and the weak sign of a missing mailbox come last.
+/// In order of precedence: when a diagnostic holds phrases of more than one
+/// family (and the status code names none of them), the first family here
+/// decides. A full mailbox, an oversized message, a suspended account and a
+/// refused relay explain a failure better than the words around them; a
+/// poor reputation explains a rate limit, and a rate limit a block ("IP
+/// frequency limited … blocked"); a block list names the cause even when
+/// the server also says "user unknown"; expiry and network trouble come
+/// after every verdict on the address.
 pub static PHRASES: &[Rule] = &[
     Rule {
         class: Class::OverQuota,
         label: "mailbox full",
-        strong: true,
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
-            // English
             "mailbox full",
             "mailbox is full",
             "mailbox was full",
@@ -101,6 +113,7 @@ pub static PHRASES: &[Rule] = &[
             "mailfolder is full",
             "inbox is full",
             "account is full",
+            "their mailbox is full",
             "over quota",
             "overquota",
             "over the quota",
@@ -120,7 +133,6 @@ pub static PHRASES: &[Rule] = &[
             "out of storage space",
             "full mailbox",
             "user is over",
-            // Chinese
             "邮箱已满",
             "邮箱满",
             "信箱已满",
@@ -132,15 +144,12 @@ pub static PHRASES: &[Rule] = &[
             "超过容量",
             "空间已满",
             "郵箱已滿",
-            // Japanese
             "容量超過",
             "容量オーバー",
             "メールボックスがいっぱい",
             "メールボックスの容量",
-            // German, French, Spanish, Russian
             "postfach voll",
             "postfach ist voll",
-            "speicherplatz",
             "quota überschritten",
             "boîte pleine",
             "boite pleine",
@@ -152,75 +161,158 @@ pub static PHRASES: &[Rule] = &[
         ],
     },
     Rule {
-        class: Class::InvalidAddr,
-        label: "domain can't receive mail",
-        strong: true,
+        class: Class::UserReject,
+        label: "message too big",
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
-            "host unknown",
-            "unknown host",
-            "host not found",
-            "host or domain name not found",
-            "name service error",
-            "dns lookup failure",
-            "dns error",
-            "domain not found",
-            "domain does not exist",
-            "domain doesn't exist",
-            "domain name not found",
-            "no such domain",
-            "unknown domain",
-            "domain unknown",
-            "invalid domain",
-            "domain is invalid",
-            "nxdomain",
-            "no mx record",
-            "no mx or a",
-            "mx record",
-            "mx lookup",
-            "no valid mx",
-            "null mx",
-            "unrouteable address",
-            "unroutable address",
-            "unroutable domain",
-            "could not be resolved",
-            "cannot be resolved",
-            "can't be resolved",
-            "name or service not known",
-            "illegal host/domain",
-            "bad destination system",
-            "no route to domain",
-            "domain is not reachable",
-            "domain is unreachable",
-            "域名不存在",
-            "域名错误",
-            "ドメインが存在しません",
-            "domain existiert nicht",
-            "domaine inexistant",
-            "domaine inconnu",
+            "message too large",
+            "message too big",
+            "message is too big",
+            "message is too large",
+            "message size exceeds",
+            "message length exceeds",
+            "exceeds size limit",
+            "size limit",
+            "exceeds the maximum message size",
+            "exceeded maximum inbound message size",
+            "メッセージサイズ",
+            "邮件大小",
+        ],
+    },
+    Rule {
+        class: Class::UserReject,
+        label: "account suspended or moved",
+        tier: Tier::Reason,
+        needs_rcpt: false,
+        phrases: &[
+            "account disabled",
+            "account has been disabled",
+            "account is disabled",
+            "account is inactive",
+            "account inactive",
+            "account is locked",
+            "account has been locked",
+            "account suspended",
+            "account has been suspended",
+            "account is suspended",
+            "account expired",
+            "tried to reach is disabled",
+            "tried to reach is inactive",
+            "mailbox disabled",
+            "mailbox is disabled",
+            "mailbox is inactive",
+            "mailbox has been disabled",
+            "disabled mailbox",
+            "deactivated",
+            "suspended",
+            "has been terminated",
+            "has moved",
+            "no longer on server",
+            "not our customer",
+            "账户已冻结",
+            "帐户已冻结",
+            "利用停止",
+        ],
+    },
+    Rule {
+        class: Class::UserReject,
+        label: "relaying refused",
+        tier: Tier::Reason,
+        needs_rcpt: false,
+        phrases: &[
+            "relay access denied",
+            "relaying denied",
+            "relay not permitted",
+            "not permitted to relay",
+            "relay denied",
+            "relaying not allowed",
+            "unable to relay",
+            "we do not relay",
+            "not a gateway",
+        ],
+    },
+    Rule {
+        class: Class::UserReject,
+        label: "poor reputation",
+        tier: Tier::Reason,
+        needs_rcpt: false,
+        phrases: &["reputation", "senderscore", "sender score"],
+    },
+    Rule {
+        class: Class::Transient,
+        label: "sending too fast",
+        tier: Tier::Reason,
+        needs_rcpt: false,
+        phrases: &[
+            "too many connections",
+            "too many concurrent",
+            "too many messages",
+            "too many recipients",
+            "too many sessions",
+            "frequency limited",
+            "frequency limit",
+            "rate limit",
+            "rate-limit",
+            "ratelimit",
+            "throttl",
+            "sending too fast",
+            "exceeded the rate",
+            "connection limit",
+            "发送频率",
+            "频率过快",
+        ],
+    },
+    Rule {
+        class: Class::UserReject,
+        label: "sender blocked",
+        tier: Tier::Reason,
+        needs_rcpt: false,
+        phrases: &[
+            "blocked",
+            "block list",
+            "blocklist",
+            "blacklist",
+            "black list",
+            "denylist",
+            "banned",
+            "spamhaus",
+            "spamcop",
+            "rbl",
+            "dnsbl",
+            "refused due to recipient preferences",
+            "recipient preferences",
+            "receiving mail from you",
+            "sender rejected",
+            "sender address rejected",
+            "domain of sender address",
+            "sender was rejected",
+            "not accepting mail from",
+            "receiving of mail refused",
+            "受信拒否",
+            "拒否",
+            "拒收",
         ],
     },
     Rule {
         class: Class::NotExist,
         label: "no such recipient",
-        strong: true,
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
             // The reporting system's own words, not a relayed SMTP reply.
             "recipient name is not recognized",
-            "returned unknown recipient",
             "not listed in * directory",
             "not listed in public name",
             "invalid final delivery userid",
             "address couldn't be found",
             "address could not be found",
             "no valid recipients",
-            "doesn't have a * account",
-            "does not have a * account",
-            "email account that you tried to reach does not exist",
-            // Chinese
+            "recipientnotfound",
+            // Yahoo's documented answer for an address it has no account for.
+            "delivery error: dd this user doesn't have a * account",
+            "delivery error: dd this user does not have a * account",
+            "recipient not found by smtp address lookup",
             "用户不存在",
             "用户名不存在",
             "收件人不存在",
@@ -235,49 +327,45 @@ pub static PHRASES: &[Rule] = &[
             "无此用户",
             "沒有這個用戶",
             "用戶不存在",
-            // Japanese
             "存在しない",
             "存在しません",
             "宛先不明",
             "該当するユーザ",
             "ユーザーが見つかりません",
-            // German, French, Spanish, Italian, Portuguese, Russian
+            "見つかりません",
             "benutzer unbekannt",
             "empfänger unbekannt",
             "adresse unbekannt",
             "unbekannter empfänger",
             "unbekannter benutzer",
             "postfach existiert nicht",
-            "existiert nicht",
             "utilisateur inconnu",
             "destinataire inconnu",
             "adresse inconnue",
             "destinataire invalide",
             "adresse destinataire invalide",
-            "n'existe pas",
             "usuario desconocido",
             "destinatario desconocido",
-            "no existe",
             "utente sconosciuto",
-            "non esiste",
             "usuário desconhecido",
             "utilizador desconhecido",
-            "não existe",
             "нет такого пользователя",
-            "не существует",
             "пользователь не найден",
         ],
     },
     Rule {
         class: Class::NotExist,
         label: "mailbox does not exist",
-        strong: true,
+        tier: Tier::Reason,
         needs_rcpt: true,
-        beats_codes: false,
         phrases: &[
-            // English
+            // SMTP servers' wording, quoted by the report.
             "user unknown",
             "unknown user",
+            "returned unknown recipient",
+            "doesn't have a * account",
+            "does not have a * account",
+            "email account that you tried to reach does not exist",
             "user is unknown",
             "user not known",
             "unknown recipient",
@@ -323,8 +411,6 @@ pub static PHRASES: &[Rule] = &[
             "recipient not exist",
             "does not exist here",
             "no longer exists",
-            "no longer available",
-            "no longer valid",
             "not a valid user",
             "not a valid mailbox",
             "not a valid recipient",
@@ -332,92 +418,76 @@ pub static PHRASES: &[Rule] = &[
             "invalid recipient",
             "invalid mailbox",
             "invalid user",
-            "invalid address",
             "bad recipient",
             "bad destination mailbox",
-            "recipient address rejected: user unknown",
             "mailbox unavailable or not local",
             "no such local user",
-            "unknown mailbox",
             "destination address does not exist",
+            "existiert nicht",
+            "n'existe pas",
+            "no existe",
+            "non esiste",
+            "não existe",
+            "не существует",
         ],
     },
     Rule {
-        class: Class::Transient,
-        label: "sending too fast",
-        strong: true,
+        class: Class::InvalidAddr,
+        label: "domain can't receive mail",
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: true,
         phrases: &[
-            // Rate limits name a passing condition, even when worded "blocked".
-            "too many connections",
-            "too many concurrent",
-            "too many messages",
-            "too many recipients this",
-            "too many sessions",
-            "frequency limited",
-            "frequency limit",
-            "rate limit",
-            "rate-limit",
-            "ratelimit",
-            "throttl",
-            "sending too fast",
-            "exceeded the rate",
-            "connection limit",
-            "发送频率",
-            "频率过快",
+            "host unknown",
+            "unknown host",
+            "host not found",
+            "host or domain name not found",
+            "name service error",
+            "dns lookup failure",
+            "dns error",
+            "domain not found",
+            "domain does not exist",
+            "domain doesn't exist",
+            "domain name not found",
+            "no such domain",
+            "unknown domain",
+            "domain unknown",
+            "nxdomain",
+            "no mx record",
+            "no mx or a",
+            "mx record",
+            "mx lookup",
+            "no valid mx",
+            "null mx",
+            "unrouteable address",
+            "unroutable address",
+            "unroutable domain",
+            "could not be resolved",
+            "cannot be resolved",
+            "can't be resolved",
+            "name or service not known",
+            "illegal host/domain",
+            "bad destination system",
+            "no route to domain",
+            "domain is not reachable",
+            "domain is unreachable",
+            "域名不存在",
+            "域名错误",
+            "ドメインが存在しません",
+            "domain existiert nicht",
+            "domaine inexistant",
+            "domaine inconnu",
         ],
     },
     Rule {
         class: Class::UserReject,
-        label: "refused by the recipient's server",
-        strong: true,
+        label: "refused by policy",
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
-            // account state
-            "account disabled",
-            "account has been disabled",
-            "account is disabled",
-            "account is inactive",
-            "account inactive",
-            "account is locked",
-            "account has been locked",
-            "account suspended",
-            "account has been suspended",
-            "account is suspended",
-            "tried to reach is disabled",
-            "tried to reach is inactive",
-            "mailbox disabled",
-            "mailbox is disabled",
-            "mailbox is inactive",
-            "mailbox has been disabled",
-            "disabled mailbox",
-            "deactivated",
-            "suspended",
-            "has been terminated",
-            "has moved",
-            "not our customer",
             "not accepting mail",
             "not accepting messages",
-            "not accepting connections",
             "not accepting network messages",
             "does not accept mail",
-            // reputation, policy, authentication
-            "blocked",
-            "block list",
-            "blocklist",
-            "blacklist",
-            "black list",
-            "denylist",
-            "banned",
-            "spamhaus",
-            "spamcop",
-            "rbl",
-            "dnsbl",
-            "bad reputation",
-            "poor reputation",
-            "low reputation",
             "spam",
             "junk mail",
             "unsolicited",
@@ -441,26 +511,10 @@ pub static PHRASES: &[Rule] = &[
             "unverifyable",
             "unverifiable",
             "may not be mail exchanger",
-            "relay access denied",
-            "relaying denied",
-            "relay not permitted",
-            "not permitted to relay",
-            "relay denied",
             "access denied",
-            "sender address rejected",
             "service refused",
             "service refusé",
-            "sender rejected",
-            "domain of sender address",
             "invalid domain name",
-            // the message itself
-            "message too large",
-            "message too big",
-            "message size exceeds",
-            "message length exceeds",
-            "size limit",
-            "exceeds the maximum",
-            "too many recipients",
             "header error",
             "malformed recipient",
             "malformed address",
@@ -469,27 +523,17 @@ pub static PHRASES: &[Rule] = &[
             "content error",
             "media error",
             "not a member",
-            // the sender's own setup (a relay it must log in to)
             "does not advertise auth",
             "'send mail as'",
             "permission to post",
-            "δικαίωμα αναρτήσεων",
-            "אישור לפרסם",
-            "permiso para publicar",
-            "autorisation de publier",
-            "permissão para postar",
-            "投稿する権限",
             "垃圾邮件",
-            "受信拒否",
-            "拒否",
         ],
     },
     Rule {
         class: Class::Transient,
         label: "expired after retries",
-        strong: true,
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
             "retry timeout exceeded",
             "retry time exceeded",
@@ -516,10 +560,9 @@ pub static PHRASES: &[Rule] = &[
     },
     Rule {
         class: Class::Transient,
-        label: "temporary trouble",
-        strong: true,
+        label: "network or system trouble",
+        tier: Tier::Reason,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
             "connection timed out",
             "connection refused",
@@ -528,8 +571,6 @@ pub static PHRASES: &[Rule] = &[
             "connection dropped",
             "lost connection",
             "timed out",
-            "time out",
-            "timeout",
             "socket error",
             "could not connect",
             "couldn't connect",
@@ -540,12 +581,6 @@ pub static PHRASES: &[Rule] = &[
             "network is unreachable",
             "network error",
             "host is unreachable",
-            "try again later",
-            "try later",
-            "please retry",
-            "temporarily",
-            "temporary failure",
-            "temporary error",
             "system error",
             "internal error",
             "local error",
@@ -555,28 +590,21 @@ pub static PHRASES: &[Rule] = &[
             "insufficient system storage",
             "out of memory",
             "insufficient resources",
-            "service unavailable",
-            "service currently unavailable",
-            "service not available",
-            "transaction failed",
-            "server busy",
-            "on hold",
+            "routing loop",
+            "mail loop",
+            "loop detected",
+            "too many hops",
             "greylist",
             "graylist",
-            "暂时",
             "超时",
-            "稍后",
-            "一時的",
         ],
     },
     Rule {
         class: Class::UserReject,
         label: "refused",
-        strong: false,
+        tier: Tier::Generic,
         needs_rcpt: false,
-        beats_codes: false,
         phrases: &[
-            // Bare refusal words: they say no, not why.
             "rejected",
             "refused",
             "denied",
@@ -584,7 +612,6 @@ pub static PHRASES: &[Rule] = &[
             "prohibited",
             "forbidden",
             "拒绝",
-            "拒收",
             "被退回",
             "abgelehnt",
             "refusé",
@@ -593,27 +620,52 @@ pub static PHRASES: &[Rule] = &[
     Rule {
         class: Class::NotExist,
         label: "mailbox unavailable",
-        strong: false,
+        tier: Tier::Generic,
         needs_rcpt: true,
-        beats_codes: false,
-        phrases: &["mailbox unavailable", "mailbox not available", "no mailbox"],
+        phrases: &[
+            "mailbox unavailable",
+            "mailbox not available",
+            "no mailbox",
+            "no longer available",
+            "no longer valid",
+            "invalid address",
+            "invalid recipient address",
+        ],
+    },
+    Rule {
+        class: Class::Transient,
+        label: "try later",
+        tier: Tier::Generic,
+        needs_rcpt: false,
+        phrases: &[
+            "try again later",
+            "try later",
+            "please retry",
+            "temporarily",
+            "temporary failure",
+            "temporary error",
+            "time out",
+            "timeout",
+            "service unavailable",
+            "service currently unavailable",
+            "service not available",
+            "server busy",
+            "transaction failed",
+            "on hold",
+            "暂时",
+            "稍后",
+            "一時的",
+        ],
     },
 ];
 
-/// The rule that speaks for `texts` (most specific first, each already
-/// normalised by [`normalise`]): the first strong rule matching the first
-/// text that has one, else the first weak rule likewise. A cause named in
-/// the notice ("address couldn't be found") beats a bare "rejected" in the
-/// reply, but the reply's own cause beats words elsewhere in the notice.
-pub fn by_phrase(texts: &[&str]) -> Option<&'static Rule> {
-    [true, false].into_iter().find_map(|strong| {
-        texts.iter().find_map(|t| {
-            PHRASES
-                .iter()
-                .filter(|rule| rule.strong == strong)
-                .find(|rule| rule.phrases.iter().any(|p| matches(t, p)))
-        })
-    })
+/// Every family of `tier` whose phrases occur in `text` (normalised by
+/// [`normalise`]), in precedence order.
+pub fn matching(text: &str, tier: Tier) -> Vec<&'static Rule> {
+    PHRASES
+        .iter()
+        .filter(|rule| rule.tier == tier && rule.phrases.iter().any(|p| matches(text, p)))
+        .collect()
 }
 
 /// Lower case, every run of white space one space: the form phrases are
@@ -679,36 +731,72 @@ fn follows(text: &str, pieces: &[&str]) -> bool {
 mod tests {
     use super::*;
 
+    /// The class of the first reason family the text names.
     fn phrase(text: &str) -> Option<Class> {
-        by_phrase(&[&normalise(text)]).map(|r| r.class)
+        matching(&normalise(text), Tier::Reason).first().map(|r| r.class)
+    }
+
+    fn generic(text: &str) -> Option<Class> {
+        matching(&normalise(text), Tier::Generic).first().map(|r| r.class)
+    }
+
+    fn status(code: &str) -> Option<Class> {
+        Status::parse(code).and_then(by_status).map(|(c, _)| c)
     }
 
     #[test]
-    fn status_codes_decide_first() {
+    fn status_codes_by_their_registered_meaning() {
         let cases = [
-            ("5.1.1", Some((Class::NotExist, Weight::Decisive))),
-            ("5.1.10", Some((Class::NotExist, Weight::Decisive))),
-            ("4.1.1", Some((Class::NotExist, Weight::Decisive))),
-            ("5.2.2", Some((Class::OverQuota, Weight::Decisive))),
-            ("4.2.2", Some((Class::OverQuota, Weight::Decisive))),
-            ("5.1.2", Some((Class::InvalidAddr, Weight::Decisive))),
-            ("5.4.4", Some((Class::InvalidAddr, Weight::Decisive))),
-            ("4.4.7", Some((Class::Transient, Weight::Decisive))),
-            ("5.7.1", Some((Class::UserReject, Weight::Hint))),
-            ("5.7.26", Some((Class::UserReject, Weight::Hint))),
-            ("5.2.1", Some((Class::UserReject, Weight::Hint))),
-            ("5.1.6", Some((Class::UserReject, Weight::Decisive))),
-            ("5.3.4", Some((Class::UserReject, Weight::Hint))),
-            ("4.4.1", Some((Class::Transient, Weight::Hint))),
-            ("5.1.3", Some((Class::NotExist, Weight::Hint))),
+            ("5.1.1", Some(Class::NotExist)),
+            ("4.1.1", Some(Class::NotExist)),
+            ("5.1.3", Some(Class::NotExist)),
+            ("5.1.2", Some(Class::InvalidAddr)),
+            ("5.1.10", Some(Class::InvalidAddr)),
+            ("5.4.4", Some(Class::InvalidAddr)),
+            ("4.4.4", Some(Class::Transient)),
+            ("5.1.6", Some(Class::UserReject)),
+            ("5.1.8", Some(Class::UserReject)),
+            ("5.2.1", Some(Class::UserReject)),
+            ("5.2.2", Some(Class::OverQuota)),
+            ("4.2.2", Some(Class::OverQuota)),
+            ("5.2.3", Some(Class::UserReject)),
+            ("5.3.1", Some(Class::Transient)),
+            ("5.3.2", Some(Class::UserReject)),
+            ("5.3.4", Some(Class::UserReject)),
+            ("4.4.1", Some(Class::Transient)),
+            ("4.4.7", Some(Class::Transient)),
+            ("5.4.7", Some(Class::Transient)),
+            ("5.5.3", Some(Class::Transient)),
+            ("5.5.2", Some(Class::UserReject)),
+            ("5.6.0", Some(Class::UserReject)),
+            ("5.7.0", Some(Class::UserReject)),
+            ("5.7.1", Some(Class::UserReject)),
+            ("4.7.1", Some(Class::UserReject)),
+            ("5.7.26", Some(Class::UserReject)),
             ("5.0.0", None),
+            ("4.0.0", None),
             ("5.1.0", None),
             ("5.5.0", None),
-            ("4.0.0", None),
+            ("5.9.9", None),
         ];
         for (code, want) in cases {
-            let got = by_status(Status::parse(code).unwrap()).map(|(c, w, _)| (c, w));
-            assert_eq!(got, want, "{code}");
+            assert_eq!(status(code), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn reply_codes_alone() {
+        let class = |c| by_reply_code(c).map(|(c, _)| c);
+        assert_eq!(class(552), Some(Class::OverQuota));
+        assert_eq!(class(551), Some(Class::UserReject));
+        assert_eq!(class(556), Some(Class::UserReject));
+        assert_eq!(class(521), Some(Class::UserReject));
+        assert_eq!(class(535), Some(Class::UserReject));
+        assert_eq!(class(501), Some(Class::UserReject));
+        assert_eq!(class(421), Some(Class::Transient));
+        assert_eq!(class(452), Some(Class::Transient));
+        for bare in [550, 553, 554, 250] {
+            assert_eq!(class(bare), None, "{bare}");
         }
     }
 
@@ -720,6 +808,7 @@ mod tests {
             "Storage quota exceeded",
             "The email account that you tried to reach is over quota.",
             "552 Requested mail action aborted: exceeded storage allocation",
+            "Could not be delivered to: <a@b.jp> As their mailbox is full.",
             "收件人邮箱已满",
             "ユーザのメールボックスの容量が超過",
             "容量超過のため",
@@ -739,17 +828,15 @@ mod tests {
             "The recipient name is not recognized",
             "User a (a@b.jp) not listed in Domino Directory",
             "Invalid final delivery userid: a@b.jp",
-            "This user doesn't have a yahoo.co.jp account",
+            "554 delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0]",
             "The email account that you tried to reach does not exist.",
-            "550 Requested action not taken: mailbox unavailable",
-            "554 delivery error: dd This user doesn't have a yahoo.com account (x@yahoo.com) [0] - mta1061",
-            "550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416",
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            "550 5.5.0 Adresse destinataire invalide. Invalid recipient.",
             "收件人不存在",
             "该用户不存在",
             "指定されたメールアドレスは存在しません",
             "Benutzer unbekannt",
             "Utilisateur inconnu",
-            "550 5.5.0 Adresse destinataire invalide. LPN007_416",
             "нет такого пользователя",
         ] {
             assert_eq!(phrase(text), Some(Class::NotExist), "{text}");
@@ -779,8 +866,9 @@ mod tests {
             "Your message was not delivered within 0 days and 1 hours.",
             "The recipient server did not accept our requests to connect.",
             "Connection timed out",
-            "421 Too many connections, try again later",
+            "421 Too many connections",
             "Mailer error",
+            "450 4.7.1 rate limited, slow down",
         ] {
             assert_eq!(phrase(text), Some(Class::Transient), "{text}");
         }
@@ -797,13 +885,30 @@ mod tests {
             "Mail size limit exceeded",
             "The user(s) account is disabled.",
             "Blocked by the recipient's server",
+            "550 5.1.1 Refused due to recipient preferences",
+            "421 4.7.0 rate limited due to IP reputation",
             "The group you tried to contact may not exist, or you may not have permission to post",
             "該当アドレスは受信拒否",
-            "Unspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability",
-            "Μπορεί να απαιτείται η εγγραφή σας στην ομάδα προκειμένου να έχετε το δικαίωμα αναρτήσεων.",
-            "ייתכן שהקבוצה אינה קיימת, או שאין לך אישור לפרסם הודעות בקבוצה.",
+            "Smtp server does not advertise AUTH capability",
         ] {
             assert_eq!(phrase(text), Some(Class::UserReject), "{text}");
+        }
+    }
+
+    #[test]
+    fn generic_wording_names_no_reason() {
+        for (text, want) in [
+            ("550 Message rejected", Some(Class::UserReject)),
+            ("554 Request denied", Some(Class::UserReject)),
+            ("451 Please try again later", Some(Class::Transient)),
+            (
+                "550 Requested action not taken: mailbox unavailable",
+                Some(Class::NotExist),
+            ),
+            ("", None),
+        ] {
+            assert_eq!(phrase(text), None, "{text}");
+            assert_eq!(generic(text), want, "{text}");
         }
     }
 
@@ -814,9 +919,10 @@ mod tests {
             "I'm sorry to have to inform you that your message could not be delivered",
             "Delivery to the following recipient failed permanently:",
             "Your message did not reach some or all of the intended recipients.",
-            "",
+            "A message that you sent could not be delivered to one or more of its recipients.",
         ] {
             assert_eq!(phrase(text), None, "{text}");
+            assert_eq!(generic(text), None, "{text}");
         }
     }
 

@@ -158,7 +158,7 @@ pub fn original_starts(notice: &str) -> Option<usize> {
         if l.is_empty() {
             continue;
         }
-        if is_marker(&l) || starts_header_block(line) {
+        if is_marker(&l) || (starts_header_block(line) && header_follows(&notice[offset..])) {
             return Some(at);
         }
     }
@@ -200,6 +200,20 @@ fn is_marker(l: &str) -> bool {
             ]
             .iter()
             .any(|w| l.contains(w)))
+}
+
+/// The next non-empty line is a header field too (or there is none): a lone
+/// `Message-id:` line inside a notice is the notice's, not a copied header.
+fn header_follows(rest: &str) -> bool {
+    let Some(next) = rest.lines().find(|l| !l.trim().is_empty()) else {
+        return true;
+    };
+    if next.starts_with([' ', '\t']) {
+        return true;
+    }
+    next.split_once(':').is_some_and(|(name, _)| {
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 /// A line that can only be the first of a copied message's header block.
@@ -309,6 +323,10 @@ mod tests {
         assert!(n[original_starts(n).unwrap()..].starts_with("Message headers"));
         let n = "error text\nReceived: from root (uid 0)\nTo: <a@b.example>\n";
         assert!(n[original_starts(n).unwrap()..].starts_with("Received"));
+        let n = "<a@b.example>:\nMessage-id: <x@y.example>\nSorry, no mailbox here by that name.\n";
+        assert_eq!(original_starts(n), None);
+        let n = "error\nMessage-ID: <x@y.example>\nSubject: hi\n";
+        assert!(n[original_starts(n).unwrap()..].starts_with("Message-ID"));
         let n = "The original message was received at Thu\n----- Transcript of session follows -----\n";
         assert_eq!(original_starts(n), None);
         assert_eq!(original_starts(""), None);

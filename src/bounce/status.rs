@@ -55,6 +55,29 @@ impl Status {
         None
     }
 
+    /// Every enhanced code in free text, in order.
+    pub fn find_all(text: &str) -> Vec<Status> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        while from < text.len() {
+            let Some(rest) = text.get(from..) else { break };
+            let b = rest.as_bytes();
+            let hit = (0..b.len()).find_map(|i| {
+                let starts = matches!(b[i], b'2' | b'4' | b'5')
+                    && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'));
+                if starts { Self::at(b, i) } else { None }
+            });
+            match hit {
+                Some((status, end)) => {
+                    out.push(status);
+                    from += end;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
     /// `class.subject.detail` starting at `i`, where the number ends cleanly.
     fn at(b: &[u8], i: usize) -> Option<(Status, usize)> {
         let digits = |from: usize| -> (u32, usize) {
@@ -108,7 +131,7 @@ impl fmt::Display for Status {
     }
 }
 
-/// The first SMTP reply code (2xx, 4xx, 5xx) in free text: three digits
+/// The first SMTP reply code (25x, 4xx, 5xx) in free text: three digits
 /// standing alone or followed by `-` (a continued reply) or a space.
 pub fn find_reply_code(text: &str) -> Option<u16> {
     let b = text.as_bytes();
@@ -119,11 +142,10 @@ pub fn find_reply_code(text: &str) -> Option<u16> {
                 b[i - 1],
                 b' ' | b'\t' | b'\n' | b'\r' | b'<' | b'(' | b'[' | b';' | b':' | b'"' | b'\'' | b'='
             );
-        if starts_ok
-            && matches!(b[i], b'2' | b'4' | b'5')
-            && b[i + 1].is_ascii_digit()
-            && b[i + 1] <= b'5'
-            && b[i + 2].is_ascii_digit()
+        // 4xx and 5xx, and 25x: 2xx other than those are numbers in a
+        // failure notice ("Size: 222"), not answers.
+        let class_ok = matches!(b[i], b'4' | b'5') || (b[i] == b'2' && b[i + 1] == b'5');
+        if starts_ok && class_ok && b[i + 1].is_ascii_digit() && b[i + 1] <= b'5' && b[i + 2].is_ascii_digit()
         {
             let ends_ok = match b.get(i + 3) {
                 None => true,
@@ -192,6 +214,22 @@ mod tests {
     }
 
     #[test]
+    fn finds_every_status_in_text() {
+        let all = |t: &str| {
+            Status::find_all(t)
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            all("5.1.0 - Unknown address error 550-'5.7.1 refused'"),
+            ["5.1.0", "5.7.1"]
+        );
+        assert_eq!(all("10.5.1.1 and 4.4.7."), ["4.4.7"]);
+        assert!(all("").is_empty());
+    }
+
+    #[test]
     fn generic_and_permanent() {
         assert!(Status::new(5, 0, 0).is_generic());
         assert!(!Status::new(5, 1, 0).is_generic());
@@ -214,6 +252,8 @@ mod tests {
             ("5.5.0", None),
             ("", None),
             ("55", None),
+            ("Size (in bytes): 222", None),
+            ("250 2.0.0 Ok", Some(250)),
         ];
         for (text, want) in cases {
             assert_eq!(find_reply_code(text), want, "{text}");

@@ -12,24 +12,7 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::RData;
 
-/// One MX record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mx {
-    pub preference: u16,
-    /// The exchange, without the trailing dot; `""` is a null MX.
-    pub host: String,
-}
-
-/// Why a lookup gave nothing.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DnsError {
-    /// The name does not exist, or has no record of the type asked: a fact.
-    #[error("no such record")]
-    NotFound,
-    /// The DNS did not answer usefully (timeout, SERVFAIL …): try again later.
-    #[error("DNS failure: {0}")]
-    Temporary(String),
-}
+pub use crate::domain::senders::health::{DnsError, Mx};
 
 /// Asks the DNS for MX and address records.
 pub trait Resolver: Send + Sync {
@@ -42,6 +25,11 @@ pub trait Resolver: Send + Sync {
 pub struct HickoryResolver(TokioResolver);
 
 impl HickoryResolver {
+    /// Asking `server` (`QUNFA_DNS_SERVER`), or the machine's resolvers.
+    pub fn new(server: Option<std::net::SocketAddr>) -> anyhow::Result<HickoryResolver> {
+        Ok(HickoryResolver(super::dns::tokio_resolver(server)?))
+    }
+
     pub fn from_system_conf() -> anyhow::Result<HickoryResolver> {
         let resolver = TokioResolver::builder_tokio()
             .map_err(|e| anyhow::anyhow!("reading the DNS configuration: {e}"))?
@@ -51,7 +39,7 @@ impl HickoryResolver {
     }
 }
 
-fn dns_error(e: NetError) -> DnsError {
+pub(super) fn dns_error(e: NetError) -> DnsError {
     if e.is_nx_domain() || e.is_no_records_found() {
         DnsError::NotFound
     } else {
@@ -60,7 +48,7 @@ fn dns_error(e: NetError) -> DnsError {
 }
 
 /// Absolute, so the resolver's search list never applies to a mail domain.
-fn fqdn(name: &str) -> String {
+pub(super) fn fqdn(name: &str) -> String {
     if name.ends_with('.') {
         name.to_string()
     } else {
@@ -68,27 +56,30 @@ fn fqdn(name: &str) -> String {
     }
 }
 
+/// The MX records of `domain` (a null MX is a host of `""`).
+pub(super) async fn mx_records(resolver: &TokioResolver, domain: &str) -> Result<Vec<Mx>, DnsError> {
+    let lookup = resolver.mx_lookup(fqdn(domain)).await.map_err(dns_error)?;
+    Ok(lookup
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some(Mx {
+                preference: mx.preference,
+                host: mx
+                    .exchange
+                    .to_lowercase()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .to_string(),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
 impl Resolver for HickoryResolver {
     fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Vec<Mx>, DnsError>> {
-        Box::pin(async move {
-            let lookup = self.0.mx_lookup(fqdn(domain)).await.map_err(dns_error)?;
-            Ok(lookup
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::MX(mx) => Some(Mx {
-                        preference: mx.preference,
-                        host: mx
-                            .exchange
-                            .to_lowercase()
-                            .to_ascii()
-                            .trim_end_matches('.')
-                            .to_string(),
-                    }),
-                    _ => None,
-                })
-                .collect())
-        })
+        Box::pin(mx_records(&self.0, domain))
     }
 
     fn ips<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<IpAddr>, DnsError>> {

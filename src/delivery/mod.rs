@@ -4,7 +4,8 @@
 //!
 //! Split as Stalwart splits outbound delivery: `lookup` (where a domain's
 //! mail goes), `session` (one SMTP connection), `pool` (idle connections
-//! kept for reuse), `throttle` (per-destination limits); this module ties
+//! kept for reuse), `throttle` (per-destination limits, in this process or
+//! for the whole cluster); this module ties
 //! them together for the three routes: a relay, the recipient's MX hosts,
 //! and a customer's own server.
 //!
@@ -26,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod dns;
 mod lookup;
 mod pool;
 mod reply;
@@ -46,7 +48,7 @@ use crate::domain::failure::FailureClass;
 
 pub use lookup::{DnsError, Exchangers, HickoryResolver, Mx, Resolver, StaticResolver, exchangers};
 pub use reply::Reply;
-pub use throttle::{InFlight, Limit, Throttle};
+pub use throttle::{Booked, Coordinator, InFlight, Limit, Throttle};
 
 use pool::{Key, Pool};
 use session::{Connection, Envelope, Outcome, Setup, SetupError};
@@ -317,15 +319,34 @@ pub struct Mailer {
     settings: MailerSettings,
     resolver: Arc<dyn Resolver>,
     throttle: Throttle,
-    pool: Pool,
+    pool: Arc<Pool>,
     connectors: TlsConnectors,
 }
 
 impl Mailer {
+    /// A mailer whose per-destination limits hold in this process.
     pub fn new(settings: MailerSettings, resolver: Arc<dyn Resolver>) -> anyhow::Result<Mailer> {
+        let pool = Arc::new(Pool::new(settings.idle_per_server, settings.max_idle));
         Ok(Mailer {
             throttle: Throttle::new(&settings.domain_limits),
-            pool: Pool::new(settings.idle_per_server, settings.max_idle),
+            pool,
+            connectors: TlsConnectors::new(&settings.extra_roots)?,
+            settings,
+            resolver,
+        })
+    }
+
+    /// A mailer whose per-destination limits hold for the whole cluster
+    /// `coordinator` speaks for (every process on one database).
+    pub fn clustered(
+        settings: MailerSettings,
+        resolver: Arc<dyn Resolver>,
+        coordinator: Arc<dyn Coordinator>,
+    ) -> anyhow::Result<Mailer> {
+        let pool = Arc::new(Pool::new(settings.idle_per_server, settings.max_idle));
+        Ok(Mailer {
+            throttle: Throttle::clustered(&settings.domain_limits, coordinator, pool.clone()),
+            pool,
             connectors: TlsConnectors::new(&settings.extra_roots)?,
             settings,
             resolver,
@@ -375,34 +396,39 @@ impl Mailer {
             rcpt,
             message,
         };
-        let _in_flight = self.throttle.enter(&domain).await;
+        let in_flight = self.throttle.enter(&domain).await;
         if !wanted().await {
             return None;
         }
         let attempt = match route {
-            Route::Mx => self.to_mx(&domain, envelope).await,
-            Route::Server(server) => self.to_server(server, envelope).await,
+            Route::Mx => self.to_mx(&domain, envelope, &in_flight).await,
+            Route::Server(server) => self.to_server(server, envelope, &in_flight).await,
         };
         tracing::debug!(rcpt, outcome = %attempt.describe(), "delivery attempt");
         Some(attempt)
     }
 
-    /// QUITs every idle connection (at shutdown).
+    /// QUITs every idle connection and gives the cluster's connection
+    /// slots back (at shutdown).
     pub async fn close(&self) {
-        let wait = self.settings.timeouts.command.min(Duration::from_secs(5));
         for c in self.pool.drain() {
-            c.quit(wait).await;
+            c.quit(self.quit_wait()).await;
         }
+        self.throttle.release_all().await;
     }
 
-    async fn to_server(&self, server: &Server, envelope: Envelope<'_>) -> Attempt {
+    fn quit_wait(&self) -> Duration {
+        self.settings.timeouts.command.min(Duration::from_secs(5))
+    }
+
+    async fn to_server(&self, server: &Server, envelope: Envelope<'_>, in_flight: &InFlight) -> Attempt {
         let key = Key {
             host: server.host.to_ascii_lowercase(),
             port: server.port,
             tls: server.tls,
             user: server.credentials.as_ref().map(|c| c.user.clone()),
         };
-        if let Some(attempt) = self.pooled(&key, envelope).await {
+        if let Some(attempt) = self.pooled(&key, envelope, in_flight).await {
             return attempt;
         }
         // A relay's name is resolved as the machine resolves names
@@ -415,13 +441,13 @@ impl Mailer {
             },
         };
         let setup = self.setup(&server.host, server.tls, server.credentials.as_ref());
-        match self.fresh(&key, &addrs, &setup, envelope).await {
+        match self.fresh(&key, &addrs, &setup, envelope, in_flight).await {
             Ok(attempt) => attempt,
             Err(e) => Attempt::from_setup(e),
         }
     }
 
-    async fn to_mx(&self, domain: &str, envelope: Envelope<'_>) -> Attempt {
+    async fn to_mx(&self, domain: &str, envelope: Envelope<'_>, in_flight: &InFlight) -> Attempt {
         let hosts = match exchangers(&*self.resolver, domain).await {
             Exchangers::Hosts(hosts) => hosts,
             Exchangers::None(reason) => {
@@ -442,7 +468,7 @@ impl Mailer {
                 tls: Tls::Opportunistic,
                 user: None,
             };
-            if let Some(attempt) = self.pooled(&key, envelope).await {
+            if let Some(attempt) = self.pooled(&key, envelope, in_flight).await {
                 return attempt;
             }
             let addrs: Vec<SocketAddr> = match self.resolver.ips(host).await {
@@ -459,7 +485,7 @@ impl Mailer {
             }
             any_address = true;
             let setup = self.setup(host, Tls::Opportunistic, None);
-            match self.fresh(&key, &addrs, &setup, envelope).await {
+            match self.fresh(&key, &addrs, &setup, envelope, in_flight).await {
                 Ok(attempt) => return attempt,
                 Err(e) => last = Some(e),
             }
@@ -486,13 +512,18 @@ impl Mailer {
         }
     }
 
-    /// On an idle connection to `key`, if one is kept. A connection the
-    /// server closed meanwhile is dropped and the next one tried.
-    async fn pooled(&self, key: &Key, envelope: Envelope<'_>) -> Option<Attempt> {
-        while let Some(mut c) = self.pool.take(key) {
+    /// On an idle connection to `key`, if one is kept: the group's own
+    /// first, else another group's, which then counts against this
+    /// message's group. A connection the server closed meanwhile is dropped
+    /// and the next one tried.
+    async fn pooled(&self, key: &Key, envelope: Envelope<'_>, in_flight: &InFlight) -> Option<Attempt> {
+        while let Some((mut c, tag)) = self.pool.take(key, in_flight.tag()) {
+            if tag != *in_flight.tag() {
+                self.make_room(in_flight).await;
+            }
             match c.deliver(envelope, &self.settings.timeouts).await {
                 Outcome::Lost { untouched: true, .. } => continue,
-                outcome => return Some(self.finish(key, c, outcome)),
+                outcome => return Some(self.finish(key, c, outcome, in_flight).await),
             }
         }
         None
@@ -505,13 +536,15 @@ impl Mailer {
         addrs: &[SocketAddr],
         setup: &Setup<'_>,
         envelope: Envelope<'_>,
+        in_flight: &InFlight,
     ) -> Result<Attempt, SetupError> {
+        self.make_room(in_flight).await;
         let mut last = SetupError::Network(format!("{}: no address", key.host));
         for addr in addrs.iter().take(MAX_ADDRESSES) {
             match Connection::open(*addr, setup).await {
                 Ok(mut c) => {
                     let outcome = c.deliver(envelope, &self.settings.timeouts).await;
-                    return Ok(self.finish(key, c, outcome));
+                    return Ok(self.finish(key, c, outcome, in_flight).await);
                 }
                 Err(e) => last = e,
             }
@@ -519,20 +552,33 @@ impl Mailer {
         Err(last)
     }
 
-    /// Keeps the connection for the next message, or closes it, and says
-    /// what the outcome means.
-    fn finish(&self, key: &Key, c: Connection, outcome: Outcome) -> Attempt {
+    /// Before a message of a group takes a connection of its own: closes
+    /// the group's idle connections (to other servers, or kept for another
+    /// message) that would make it one too many.
+    async fn make_room(&self, in_flight: &InFlight) {
+        while in_flight.crowded(self.pool.idle_of(in_flight.tag())) {
+            match self.pool.take_tagged(in_flight.tag()) {
+                Some(c) => c.quit(self.quit_wait()).await,
+                None => return,
+            }
+        }
+    }
+
+    /// Keeps the connection for the next message, or closes it — before
+    /// the message's connection is given back, so its group never has
+    /// more sessions open than its connections — and says what the outcome
+    /// means.
+    async fn finish(&self, key: &Key, c: Connection, outcome: Outcome, in_flight: &InFlight) -> Attempt {
         let peer = c.peer.clone();
-        let wait = self.settings.timeouts.command.min(Duration::from_secs(5));
         if c.is_usable() {
             let spent = c.used >= self.settings.messages_per_connection;
             let surplus = if spent {
                 Some(c)
             } else {
-                self.pool.keep(key.clone(), c)
+                self.pool.keep(key.clone(), c, in_flight.tag().clone())
             };
             if let Some(c) = surplus {
-                tokio::spawn(c.quit(wait));
+                c.quit(self.quit_wait()).await;
             }
         }
         match outcome {

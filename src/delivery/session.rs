@@ -225,14 +225,25 @@ async fn login(
     }
 }
 
+/// Whether this session carries a password over the network: then TLS is
+/// required, with a certificate checked against the roots. A relay on the
+/// machine itself (loopback) is trusted as the machine is.
+fn guards_secret(addr: SocketAddr, s: &Setup<'_>) -> bool {
+    s.credentials.is_some() && !addr.ip().is_loopback()
+}
+
 impl Connection {
     /// Connects to `addr` and makes the session ready for mail. An
     /// opportunistic STARTTLS whose handshake fails is tried once more in
     /// clear text, as MTAs do: encryption that can't be had is not a reason
     /// to stop delivering.
+    /// A password is never sent in clear text, nor to a server whose
+    /// certificate is not checked, but on the machine itself.
     pub async fn open(addr: SocketAddr, s: &Setup<'_>) -> Result<Connection, SetupError> {
         match Self::open_once(addr, s, true).await {
-            Err(SetupError::Tls(_)) if s.tls == Tls::Opportunistic => Self::open_once(addr, s, false).await,
+            Err(SetupError::Tls(_)) if s.tls == Tls::Opportunistic && !guards_secret(addr, s) => {
+                Self::open_once(addr, s, false).await
+            }
             other => other,
         }
     }
@@ -269,7 +280,8 @@ impl Connection {
                 if !io.buffer().is_empty() {
                     return Err(SetupError::Tls(format!("{peer}: data after the STARTTLS reply")));
                 }
-                io = BufReader::new(handshake(io.into_inner(), s, s.tls == Tls::Required).await?);
+                let checked = s.tls == Tls::Required || guards_secret(addr, s);
+                io = BufReader::new(handshake(io.into_inner(), s, checked).await?);
                 tls = true;
                 caps = hello(&mut io, s).await?;
             } else if s.tls == Tls::Required {
@@ -280,6 +292,11 @@ impl Connection {
             return Err(SetupError::Tls(format!("{peer}: the server offers no STARTTLS")));
         }
         if let Some(c) = s.credentials {
+            if !tls && guards_secret(addr, s) {
+                return Err(SetupError::Tls(format!(
+                    "{peer}: the server offers no TLS; the password is not sent in clear text"
+                )));
+            }
             login(&mut io, &caps, c, s.timeouts.command).await?;
         }
         Ok(Connection {

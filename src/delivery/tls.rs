@@ -1,9 +1,10 @@
 //! TLS for SMTP. Two client configurations, both on the aws-lc-rs provider passed
 //! explicitly (never installed process-wide, so mail-auth's second provider
-//! can't make rustls panic, STYLE.md):
+//! can't make rustls panic):
 //! - *checked*: the server's certificate must chain to Mozilla's roots (or to
 //!   a root the operator adds) and name the host. Used when a route requires
-//!   TLS: the relay or the customer's server, where a password is sent.
+//!   TLS, and whenever a password is sent to a server off this machine (the
+//!   relay, a customer's server).
 //! - *opportunistic*: any certificate, as MTAs encrypt to MX hosts (RFC 7435):
 //!   most MX certificates name another host or are self-signed, and refusing
 //!   them would mean sending in clear text instead.

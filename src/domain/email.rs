@@ -3,7 +3,51 @@
 
 use std::fmt;
 
-use crate::domain::senders::DomainName;
+/// A domain name as qunfa keeps it: A-labels (IDNA 2008 / UTS 46 for a
+/// Unicode name), lower case, with the label rules of D-15.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DomainName(String);
+
+impl DomainName {
+    /// Parses a name as given (callers trim what they read).
+    pub fn parse(s: &str) -> Option<DomainName> {
+        let ascii = if s.is_ascii() {
+            s.to_ascii_lowercase()
+        } else {
+            idna::domain_to_ascii_strict(s).ok()?
+        };
+        labels_ok(&ascii).then_some(DomainName(ascii))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// At least two labels of 1–63 letters, digits and inner hyphens; the last
+/// alphabetic (two letters or more) or an `xn--` label; 253 octets at most.
+fn labels_ok(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || domain.len() > 253 {
+        return false;
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let last = labels[labels.len() - 1];
+    labels.iter().all(|l| label_ok(l))
+        && ((last.len() >= 2 && last.bytes().all(|b| b.is_ascii_alphabetic()))
+            || last.to_ascii_lowercase().starts_with("xn--"))
+}
 
 /// A well-formed address: stored as given (trimmed), compared by [`Self::key`],
 /// sent to [`Self::ascii`] (its domain in A-label form, lower case).

@@ -1,4 +1,4 @@
-//! Failure classes (INTERFACE.md "Failure classes", API.md H-4): why a
+//! Failure classes (docs/interface.md "Failure classes", vendor API H-4): why a
 //! recipient was not reached, with the vendor's numeric codes. Every part of
 //! the system that records, counts or exports a failure uses this one type.
 
@@ -49,6 +49,12 @@ impl FailureClass {
             FailureClass::InvalidAddr => "invalid_addr",
             FailureClass::FormatError => "format_error",
         }
+    }
+
+    /// A hard bounce: the mailbox or the domain does not exist, so the
+    /// customer's later tasks skip the address (vendor API H-5).
+    pub fn is_hard(self) -> bool {
+        matches!(self, FailureClass::NotExist | FailureClass::InvalidAddr)
     }
 
     pub fn from_code(code: u8) -> Option<Self> {

@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, watch};
 use super::AbortOnDrop;
 use crate::app::App;
 use crate::domain::lists::{self, FileEncoding, PackedAddresses};
-use crate::store::{ImportJob, ImportProgress, StoreError, StoreResult};
+use crate::domain::lists::{ImportJob, ImportProgress};
+use crate::domain::storage::FileStorage;
+use crate::store::{StoreError, StoreResult};
 
 /// Lines per batch (and per transaction).
 const BATCH_LINES: i64 = 20_000;
@@ -68,9 +70,9 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
         return Ok(false);
     };
     tracing::info!(
-        job = job.id,
-        customer = job.customer_id,
-        list = job.list_id,
+        job = %job.id,
+        customer = %job.customer_id,
+        list = %job.list_id,
         "import started"
     );
     // The file is read and parsed a batch ahead of the writer, on the other
@@ -91,7 +93,7 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
                     Some(Err(e)) => e.to_string(),
                     _ => "the reader stopped".to_string(),
                 };
-                tracing::error!(job = job.id, error, "import failed");
+                tracing::error!(job = %job.id, error, "import failed");
                 app.store
                     .fail_import(job.id, "the import file could not be read", app.clock.now())
                     .await?;
@@ -104,7 +106,7 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
             .import_batch(&job, &batch.rows, batch.progress, now, now + LEASE)
             .await?
         else {
-            tracing::info!(job = job.id, "import stopped: its list was deleted");
+            tracing::info!(job = %job.id, "import stopped: its list was deleted");
             return Ok(true);
         };
         job.offset_done = batch.progress.offset;
@@ -116,7 +118,7 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
                 app.files.delete(job.customer_id, &[file]).await?;
             }
             tracing::info!(
-                job = job.id,
+                job = %job.id,
                 lines = job.lines_done,
                 added = job.added,
                 "import done"
@@ -385,7 +387,7 @@ impl Batch {
                     self.progress.duplicate += 1;
                 }
             }
-            // A first line that is no address is a header (INTERFACE.md): skipped, not counted.
+            // A first line that is no address is a header: skipped, not counted.
             None if first => {}
             None => self.progress.invalid += 1,
         }
@@ -399,13 +401,13 @@ mod tests {
 
     fn job() -> ImportJob {
         ImportJob {
-            id: 1,
-            customer_id: 1,
-            list_id: 1,
+            id: crate::domain::ids::ImportId(1),
+            customer_id: crate::domain::ids::CustomerId(1),
+            list_id: crate::domain::ids::ListId(1),
             file_id: None,
             file_name: String::new(),
             encoding: FileEncoding::Utf8,
-            state: crate::store::ImportState::Running,
+            state: crate::domain::lists::ImportState::Running,
             size: 0,
             offset_done: 0,
             lines_done: 0,

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::domain::accounts::ServiceType;
+use crate::domain::accounts::{self, ServiceType};
+use crate::domain::ids::CustomerId;
 use crate::domain::tasks::SendStatus;
 use crate::store::StoreResult;
 
@@ -41,7 +42,7 @@ pub async fn step(app: &App) -> StoreResult<usize> {
     app.store.settle_stopped_tasks(now).await?;
     let mut started = 0;
     for (task, customer) in app.store.due_tasks(now, 100).await? {
-        let service = app.store.service(customer).await?;
+        let service = accounts::service(&app.store, CustomerId(customer)).await?;
         if !service.is_usable(today) {
             continue;
         }
@@ -64,7 +65,9 @@ async fn follow_services(app: &App, now: i64) -> StoreResult<()> {
         let ok = match usable.get(&customer) {
             Some(ok) => *ok,
             None => {
-                let ok = app.store.service(customer).await?.is_usable(today);
+                let ok = accounts::service(&app.store, CustomerId(customer))
+                    .await?
+                    .is_usable(today);
                 usable.insert(customer, ok);
                 ok
             }

@@ -1,9 +1,14 @@
 //! The HTTP edge: the vendor API, health and metrics, one request log and
 //! one set of request metrics for all of them.
 
-pub mod auth;
 pub mod compat;
+pub mod explain;
+pub mod lang;
+pub mod params;
+pub mod stream;
+pub mod text;
 pub mod tracking;
+pub mod unsubscribe_page;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -4,19 +4,19 @@
 //! counts nothing; a hit is answered at once and queued for the writer.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::App;
-use crate::domain::email::EmailAddress;
+use crate::domain::ids::{DeliveryId, LinkId};
+use crate::domain::tracking::{self, Hit, TrackingError};
+use crate::http::unsubscribe_page;
 use crate::mail::Claim;
-use crate::store::Hit;
 use crate::tracking::agent::Agent;
 
 /// A transparent 1×1 GIF: the 43 bytes every tracker serves.
@@ -72,8 +72,8 @@ fn hit(
     method: &Method,
     peer: IpAddr,
     headers: &HeaderMap,
-    delivery: i64,
-    link: Option<i64>,
+    delivery: DeliveryId,
+    link: Option<LinkId>,
 ) -> Hit {
     let ua = headers
         .get(header::USER_AGENT)
@@ -85,7 +85,7 @@ fn hit(
         delivery,
         link,
         at,
-        day: app.clock.day_of(at),
+        day: app.clock.date_of(at),
         ip: client_ip(app, peer, headers).to_string(),
         browser: agent.browser,
         os: agent.os,
@@ -106,7 +106,14 @@ async fn open(
         return not_found();
     };
     app.hits
-        .record(hit(&app, &method, peer.ip(), &headers, delivery, None))
+        .record(hit(
+            &app,
+            &method,
+            peer.ip(),
+            &headers,
+            DeliveryId(delivery),
+            None,
+        ))
         .await;
     (
         [
@@ -120,22 +127,6 @@ async fn open(
         .into_response()
 }
 
-async fn link_url(app: &App, delivery: i64, link: i64) -> Option<Arc<str>> {
-    if let Some(url) = app.links.get(delivery, link) {
-        return Some(url);
-    }
-    let url: Arc<str> = match app.store.link_of_delivery(delivery, link).await {
-        Ok(Some(url)) => url.into(),
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::error!(error = %e, "looking up a click link");
-            return None;
-        }
-    };
-    app.links.put(delivery, link, url.clone());
-    Some(url)
-}
-
 async fn click(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -146,9 +137,14 @@ async fn click(
     let Some(Claim::Click { delivery, link }) = app.link_signer.verify(&token) else {
         return not_found();
     };
-    let link = i64::from(link);
-    let Some(url) = link_url(&app, delivery, link).await else {
-        return not_found();
+    let (delivery, link) = (DeliveryId(delivery), LinkId(i64::from(link)));
+    let url = match tracking::click_target(&app.store, &app.links, delivery, link).await {
+        Ok(url) => url,
+        Err(TrackingError::Store(e)) => {
+            tracing::error!(error = %e, "looking up a click link");
+            return not_found();
+        }
+        Err(TrackingError::UnknownLink | TrackingError::UnknownDelivery) => return not_found(),
     };
     // The URL exactly as the template had it; bytes a header can't carry
     // (controls) are percent-encoded.
@@ -170,70 +166,57 @@ async fn click(
 }
 
 /// GET: a page that asks to confirm (links are fetched by scanners and
-/// previews; only a POST unsubscribes).
-async fn unsubscribe_page(State(app): State<App>, Path(token): Path<String>) -> Response {
-    let Some(Claim::Unsubscribe { .. }) = app.link_signer.verify(&token) else {
+/// previews; only a POST unsubscribes), in the footer's language.
+async fn unsubscribe_page(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(Claim::Unsubscribe { delivery }) = app.link_signer.verify(&token) else {
         return not_found();
     };
-    page(
-        "退订确认 · Unsubscribe",
-        "<p>您确定不再接收这些邮件吗？<br>Do you want to stop receiving these e-mails?</p>\
-         <form method=\"post\"><input type=\"hidden\" name=\"confirm\" value=\"1\">\
-         <button type=\"submit\">确认退订 · Unsubscribe</button></form>",
-    )
+    let language = unsubscribe_page::language(&app, DeliveryId(delivery), query.as_deref()).await;
+    page(language, unsubscribe_page::confirm(language))
 }
 
 /// POST: unsubscribes at once, whether it is the confirmation form or the
 /// RFC 8058 one-click (`List-Unsubscribe=One-Click`): the address leaves the
 /// task's list, its unsubscribe is logged (4.7) and the customer's future
 /// sends skip it (H-5). Repeating it changes nothing more.
-async fn unsubscribe(State(app): State<App>, Path(token): Path<String>, body: Bytes) -> Response {
+async fn unsubscribe(
+    State(app): State<App>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
     let Some(Claim::Unsubscribe { delivery }) = app.link_signer.verify(&token) else {
         return not_found();
     };
     let one_click = body.as_ref() == b"List-Unsubscribe=One-Click";
-    let done = async {
-        let Some(owner) = app.store.delivery_owner(delivery).await? else {
-            return Ok::<bool, crate::store::StoreError>(false);
-        };
-        let Some(email) = EmailAddress::parse(&owner.address) else {
-            return Ok(false);
-        };
-        let now = app.clock.now();
-        let removed = app
-            .store
-            .unsubscribe(owner.customer_id, owner.list_id, &[email], "unsubscribe", now)
-            .await?;
-        if removed > 0 {
-            app.store
-                .count_link_unsubscribe(&owner, &app.clock.day_of(now))
-                .await?;
-        }
-        Ok(true)
-    }
-    .await;
+    let done = tracking::unsubscribe(&app.store, &app.clock, DeliveryId(delivery)).await;
     match done {
-        Ok(false) => not_found(),
-        Ok(true) if one_click => (
+        Err(TrackingError::UnknownDelivery | TrackingError::UnknownLink) => not_found(),
+        Ok(_) if one_click => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, NO_CACHE)],
             "unsubscribed\n",
         )
             .into_response(),
-        Ok(true) => page(
-            "已退订 · Unsubscribed",
-            "<p>您已退订，今后不会再收到这些邮件。<br>You have been unsubscribed and will not receive these e-mails again.</p>",
-        ),
-        Err(e) => {
+        Ok(_) => {
+            let language = unsubscribe_page::language(&app, DeliveryId(delivery), query.as_deref()).await;
+            page(language, unsubscribe_page::done(language))
+        }
+        Err(TrackingError::Store(e)) => {
             tracing::error!(error = %e, "unsubscribe link");
             (StatusCode::SERVICE_UNAVAILABLE, "please try again later\n").into_response()
         }
     }
 }
 
-fn page(title: &str, body: &str) -> Response {
+fn page(language: crate::mail::footer::Language, (title, body): (String, String)) -> Response {
+    let lang = unsubscribe_page::html_lang(language);
     let html = format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:32em;margin:4em auto;padding:0 1em;line-height:1.6}}\
          button{{font-size:1em;padding:.5em 1.5em}}</style></head><body><h1>{title}</h1>{body}</body></html>"

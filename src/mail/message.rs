@@ -12,11 +12,17 @@
 //! From, To, Reply-To, Subject, Date, Message-ID, MIME-Version,
 //! List-Unsubscribe, List-Unsubscribe-Post       (subs_link=1)
 //! multipart/mixed                               (with attachments)
-//! ├─ multipart/alternative                      (with a text part)
+//! ├─ multipart/alternative
 //! │  ├─ text/plain; charset=utf-8               (template's encoding)
 //! │  └─ text/html; charset=utf-8                (template's encoding)
 //! └─ application/pdf; name=… (base64) …
 //! ```
+//!
+//! The text part is the template's own, or, when it has none, the text the
+//! rendered HTML shows ([`crate::mail::text`]): every message has one, as
+//! readers without HTML and spam filters expect (SpamAssassin's
+//! `MIME_HTML_ONLY`). The unsubscribe footer speaks the template's
+//! language ([`crate::mail::footer`]).
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -28,8 +34,10 @@ use minijinja::value::Object;
 use crate::domain::email::EmailAddress;
 use crate::domain::templates::{CompiledTemplate, Encoding, Part, Recipient, TemplateError};
 use crate::mail::dkim::{DkimError, DomainSigner};
+use crate::mail::footer::{self, FooterLanguage, Language};
 use crate::mail::links::{CLICK_URLS, rewrite_hrefs};
 use crate::mail::mime;
+use crate::mail::text::TextDeriver;
 use crate::mail::tokens::{CLICK_PATH, Claim, LinkSigner, OPEN_PATH, UNSUBSCRIBE_PATH};
 
 /// What a task sends (`track_status`, API.md A.6).
@@ -64,7 +72,7 @@ pub struct AttachmentFile<'a> {
 pub struct TaskMessage<'a> {
     pub subject: &'a str,
     pub html: &'a str,
-    /// Empty: no text part.
+    /// Empty: the text part is derived from each message's HTML.
     pub text: &'a str,
     /// Transfer encoding of the text and HTML parts.
     pub encoding: Encoding,
@@ -76,6 +84,9 @@ pub struct TaskMessage<'a> {
     /// `subs_link=1`: List-Unsubscribe headers, and a visible link in each
     /// part whose template doesn't place `{{ unsubscribe_url }}` itself.
     pub unsubscribe_link: bool,
+    /// The language of that link's sentence: the task's `footer_language`,
+    /// else its customer's ([`FooterLanguage::or`]); `Auto` follows the template.
+    pub footer_language: FooterLanguage,
     pub tracking: Tracking,
     /// Base of pixel, click and unsubscribe URLs: [`crate::mail::links::link_base`].
     pub link_base: &'a str,
@@ -170,6 +181,9 @@ pub struct PreparedTask {
     unsubscribe_headers: bool,
     html_footer: bool,
     text_footer: bool,
+    footer_language: Language,
+    /// Derives the text part of each message (a template without text).
+    text_deriver: TextDeriver,
     /// `"Name" ` or encoded words, or empty.
     from_phrase: Vec<u8>,
     /// `Reply-To: …\r\n`, or empty.
@@ -240,6 +254,7 @@ impl PreparedTask {
         };
         let template = CompiledTemplate::compile_with_internal(task.subject, &html, &text, &[CLICK_URLS])?;
         let has_text = !text.is_empty();
+        let html_footer = task.unsubscribe_link && !template.uses(Part::Html, "unsubscribe_url");
 
         let mut attachments = Vec::with_capacity(task.attachments.len());
         for a in task.attachments {
@@ -251,8 +266,15 @@ impl PreparedTask {
         }
 
         Ok(PreparedTask {
-            html_footer: task.unsubscribe_link && !template.uses(Part::Html, "unsubscribe_url"),
-            text_footer: task.unsubscribe_link && has_text && !template.uses(Part::Text, "unsubscribe_url"),
+            html_footer,
+            // A derived text shows the HTML's own link when the HTML places one.
+            text_footer: if has_text {
+                task.unsubscribe_link && !template.uses(Part::Text, "unsubscribe_url")
+            } else {
+                html_footer
+            },
+            footer_language: footer::resolve(task.footer_language, task.subject, task.html, task.text),
+            text_deriver: TextDeriver::default(),
             template,
             links: Arc::new(Links {
                 base: base.to_string(),
@@ -321,10 +343,17 @@ impl PreparedTask {
         };
         let rendered = self.template.render_with(&personal, extra)?;
 
+        let mut text = match rendered.text {
+            Some(text) => text,
+            None => self.text_deriver.derive(&rendered.html),
+        };
+        if self.text_footer {
+            footer::push_text_footer(&mut text, self.footer_language, &unsubscribe_url);
+        }
         let mut html = rendered.html;
         let mut tail = String::new();
         if self.html_footer {
-            tail.push_str(&html_footer(&unsubscribe_url));
+            tail.push_str(&footer::html_footer(self.footer_language, &unsubscribe_url));
         }
         if self.tracking != Tracking::Off {
             let pixel = self.links.signed_url(OPEN_PATH, Claim::Open { delivery });
@@ -333,16 +362,10 @@ impl PreparedTask {
         if !tail.is_empty() {
             html.insert_str(body_end(&html), &tail);
         }
-        let text = rendered.text.map(|mut text| {
-            if self.text_footer {
-                text.push_str(&text_footer(&unsubscribe_url));
-            }
-            text
-        });
 
         let date = jiff::fmt::rfc2822::to_string(now).map_err(|e| BuildError::Date(e.to_string()))?;
         let unique = format!("{delivery:x}.{:x}", now.timestamp().as_microsecond());
-        let body_len = mime::base64_len(html.len()) + text.as_ref().map_or(0, |t| mime::base64_len(t.len()));
+        let body_len = mime::base64_len(html.len()) + mime::base64_len(text.len());
         // The DKIM headers are put in front at the end: room for them now.
         let mut out = Vec::with_capacity(2048 + body_len + self.attachments_len + 1024);
 
@@ -387,18 +410,13 @@ impl PreparedTask {
             multipart_header(&mut out, "mixed", &mixed);
             first_part(&mut out, &mixed);
         }
-        match &text {
-            Some(text) => {
-                let alternative = format!("=_qunfa_a_{unique}");
-                multipart_header(&mut out, "alternative", &alternative);
-                first_part(&mut out, &alternative);
-                self.text_part(&mut out, "text/plain", text);
-                next_part(&mut out, &alternative);
-                self.text_part(&mut out, "text/html", &html);
-                close_parts(&mut out, &alternative);
-            }
-            None => self.text_part(&mut out, "text/html", &html),
-        }
+        let alternative = format!("=_qunfa_a_{unique}");
+        multipart_header(&mut out, "alternative", &alternative);
+        first_part(&mut out, &alternative);
+        self.text_part(&mut out, "text/plain", &text);
+        next_part(&mut out, &alternative);
+        self.text_part(&mut out, "text/html", &html);
+        close_parts(&mut out, &alternative);
         if !self.attachments.is_empty() {
             for part in &self.attachments {
                 next_part(&mut out, &mixed);
@@ -475,21 +493,6 @@ fn rfind_ignore_case(hay: &str, needle: &str) -> Option<usize> {
     hay.as_bytes()
         .windows(needle.len())
         .rposition(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// The visible unsubscribe link of an HTML part (zh/en).
-fn html_footer(url: &str) -> String {
-    format!(
-        "<p style=\"margin:24px 0 8px;font-size:12px;line-height:18px;color:#888888;text-align:center\">\
-         如不想再收到此类邮件，请<a href=\"{url}\" style=\"color:#888888\">退订</a>。\
-         If you no longer wish to receive these emails, \
-         <a href=\"{url}\" style=\"color:#888888\">unsubscribe</a>.</p>"
-    )
-}
-
-/// The visible unsubscribe link of a text part (zh/en).
-fn text_footer(url: &str) -> String {
-    format!("\r\n\r\n退订 / Unsubscribe: {url}\r\n")
 }
 
 /// `s` with every line break as CRLF.

@@ -9,11 +9,17 @@
 //! - [`links`]: click tracking's rewriting of a template's links.
 //! - [`mime`]: transfer encodings, RFC 2047 and RFC 2231.
 //! - [`dkim`]: keys, DNS records and signatures.
+//! - [`footer`]: the language of the unsubscribe footer.
+//! - [`preview`]: a template rendered for a sample recipient.
+//! - [`text`]: the text/plain alternative derived from an HTML part.
 
 pub mod dkim;
+pub mod footer;
 pub mod links;
 pub mod message;
 pub mod mime;
+pub mod preview;
+pub mod text;
 pub mod tokens;
 
 pub use links::link_base;

@@ -3,30 +3,26 @@
 use jiff::civil::Date;
 use sqlx::FromRow;
 
-use super::{Arg, Store, StoreError, StoreResult, WritePool, ledger_row, on_pool, unique_as};
+use super::credits::ledger_row;
+use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::clock::{format_date, parse_date};
 use crate::domain::accounts::{
-    Customer, LedgerEntry, LedgerKind, Profile, Role, SendType, Service, ServiceChange, ServiceStatus,
-    ServiceType, Username,
+    AccountStorage, CreditChange, Customer, LedgerEntry, LedgerKind, NewCustomer, Profile, Role, SendType,
+    Service, ServiceStatus, ServiceType, StoredCredential, Username,
 };
-
-/// What authentication needs of an account.
-#[derive(Clone, Debug, FromRow)]
-pub struct StoredCredential {
-    pub id: i64,
-    pub password_hash: String,
-    pub disabled: bool,
-}
-
-pub struct NewCustomer {
-    pub username: Username,
-    pub password_hash: String,
-    pub profile: Profile,
-    pub agent: Option<Username>,
-}
+use crate::domain::ids::{CustomerId, OperatorId, TaskId};
+use crate::domain::templates::FooterLanguage;
 
 #[derive(FromRow)]
-struct CustomerRow {
+struct CredentialRow {
+    id: i64,
+    password_hash: String,
+    disabled: bool,
+}
+
+/// A customer as stored, with its agent's name (the reports read it too).
+#[derive(FromRow)]
+pub(super) struct CustomerRow {
     id: i64,
     username: String,
     company: String,
@@ -43,7 +39,7 @@ struct CustomerRow {
 impl From<CustomerRow> for Customer {
     fn from(r: CustomerRow) -> Customer {
         Customer {
-            id: r.id,
+            id: CustomerId(r.id),
             username: r.username,
             profile: Profile {
                 company: r.company,
@@ -69,8 +65,9 @@ macro_rules! select_customer {
     };
 }
 
+/// A service as stored (the reports read it too).
 #[derive(FromRow)]
-struct ServiceRow {
+pub(super) struct ServiceRow {
     customer_id: i64,
     status: String,
     service_type: String,
@@ -85,12 +82,12 @@ struct ServiceRow {
 impl TryFrom<ServiceRow> for Service {
     type Error = StoreError;
     fn try_from(r: ServiceRow) -> StoreResult<Service> {
-        let corrupt = |what: &str| StoreError::Other(format!("corrupt service row: {what}"));
+        let corrupt = |what: &str| StoreError::Failed(format!("corrupt service row: {what}"));
         let date = |d: Option<String>| -> StoreResult<Option<Date>> {
             d.map(|s| parse_date(&s).map_err(|_| corrupt("date"))).transpose()
         };
         Ok(Service {
-            customer_id: r.customer_id,
+            customer_id: CustomerId(r.customer_id),
             status: ServiceStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
             service_type: ServiceType::parse(&r.service_type).ok_or_else(|| corrupt("type"))?,
             send_type: SendType::parse(&r.send_type).ok_or_else(|| corrupt("send type"))?,
@@ -116,10 +113,13 @@ struct LedgerRow {
     reason: String,
 }
 
-impl Store {
-    /// Adds a customer with a default service (enabled, `all`, `local`, no
-    /// credits) and returns its id.
-    pub async fn create_customer(&self, c: NewCustomer, now: i64) -> StoreResult<i64> {
+impl AccountStorage for Store {
+    async fn create_customer(
+        &self,
+        c: &NewCustomer,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<CustomerId> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let agent_id: Option<i64> = match &c.agent {
@@ -140,7 +140,7 @@ impl Store {
             )
             .bind(c.username.as_str())
             .bind(c.username.key())
-            .bind(&c.password_hash)
+            .bind(password_hash)
             .bind(&p.company)
             .bind(&p.contact)
             .bind(&p.phone)
@@ -158,18 +158,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(id)
+            Ok(CustomerId(id))
         })
     }
 
-    /// Adds an agent or a manager and returns its id.
-    pub async fn create_operator(
+    async fn create_operator(
         &self,
         role: Role,
         username: &Username,
         password_hash: &str,
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<OperatorId> {
         let what = if role == Role::Agent { "agent" } else { "manager" };
         self.insert_id(
             "INSERT INTO operators (role, username, username_key, password_hash, created_at) \
@@ -183,31 +182,61 @@ impl Store {
             ],
         )
         .await
+        .map(OperatorId)
         .map_err(unique_as(what))
     }
 
-    /// The credential of an account, looked up by its user name key.
-    pub async fn credential(&self, role: Role, username_key: &str) -> StoreResult<Option<StoredCredential>> {
+    async fn credential(&self, role: Role, username: &Username) -> StoreResult<Option<StoredCredential>> {
+        let username_key = username.key();
+        // Every vendor API request asks: on SQLite it is read in place.
+        if let Store::Sqlite(pool) = self {
+            return super::sqlite_readers(pool)?.with(|r| {
+                let mut st = match role {
+                    Role::Customer => {
+                        let mut st = r.prepare("SELECT id, password_hash, disabled FROM customers WHERE username_key = $1")?;
+                        st.bind_text(1, &username_key)?;
+                        st
+                    }
+                    Role::Agent | Role::Manager => {
+                        let mut st = r.prepare(
+                            "SELECT id, password_hash, disabled FROM operators WHERE role = $1 AND username_key = $2",
+                        )?;
+                        st.bind_text(1, role.as_str())?;
+                        st.bind_text(2, &username_key)?;
+                        st
+                    }
+                };
+                Ok(st.next_row()?.then(|| StoredCredential {
+                    id: st.int(0),
+                    password_hash: st.text(1).to_string(),
+                    disabled: st.int(2) != 0,
+                }))
+            });
+        }
         let row = match role {
-            Role::Customer => on_pool!(self, p => sqlx::query_as::<_, StoredCredential>(
+            Role::Customer => on_pool!(self, p => sqlx::query_as::<_, CredentialRow>(
                 "SELECT id, password_hash, disabled FROM customers WHERE username_key = $1",
             )
             .bind(username_key)
             .fetch_optional(p)
             .await)?,
-            Role::Agent | Role::Manager => on_pool!(self, p => sqlx::query_as::<_, StoredCredential>(
+            Role::Agent | Role::Manager => on_pool!(self, p => sqlx::query_as::<_, CredentialRow>(
                 "SELECT id, password_hash, disabled FROM operators WHERE role = $1 AND username_key = $2",
             )
             .bind(role.as_str())
-            .bind(username_key)
+            .bind(&username_key)
             .fetch_optional(p)
             .await)?,
         };
-        Ok(row)
+        Ok(row.map(|r| StoredCredential {
+            id: r.id,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+        }))
     }
 
-    /// Replaces an account's stored credential; false if there is no such account.
-    pub async fn set_password_hash(&self, role: Role, username_key: &str, hash: &str) -> StoreResult<bool> {
+    async fn set_password_hash(&self, role: Role, username: &Username, hash: &str) -> StoreResult<bool> {
+        let username_key = &username.key();
         let n = match role {
             Role::Customer => {
                 self.write(
@@ -227,65 +256,63 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Bars a customer from logging in (A.3 rule 7), or lets it in again.
-    pub async fn set_customer_disabled(&self, username_key: &str, disabled: bool) -> StoreResult<bool> {
+    async fn set_customer_disabled(&self, username: &Username, disabled: bool) -> StoreResult<bool> {
         let n = self
             .write(
                 "UPDATE customers SET disabled = $1 WHERE username_key = $2",
-                &[Arg::Bool(disabled), Arg::Text(username_key)],
+                &[Arg::Bool(disabled), Arg::Text(&username.key())],
             )
             .await?;
         Ok(n == 1)
     }
 
-    pub async fn customer_by_id(&self, id: i64) -> StoreResult<Option<Customer>> {
+    async fn customer(&self, id: CustomerId) -> StoreResult<Option<Customer>> {
         let sql = concat!(select_customer!(), "WHERE c.id = $1");
-        let row =
-            on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql).bind(id).fetch_optional(p).await)?;
+        let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql).bind(id.get()).fetch_optional(p).await)?;
         Ok(row.map(Customer::from))
     }
 
-    pub async fn customer_by_username(&self, username_key: &str) -> StoreResult<Option<Customer>> {
+    async fn customer_by_username(&self, username: &Username) -> StoreResult<Option<Customer>> {
         let sql = concat!(select_customer!(), "WHERE c.username_key = $1");
         let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql)
-            .bind(username_key)
+            .bind(username.key())
             .fetch_optional(p)
             .await)?;
         Ok(row.map(Customer::from))
     }
 
-    pub async fn list_customers(&self) -> StoreResult<Vec<Customer>> {
+    async fn customers(&self) -> StoreResult<Vec<Customer>> {
         let sql = concat!(select_customer!(), "ORDER BY c.id");
         let rows = on_pool!(self, p => sqlx::query_as::<_, CustomerRow>(sql).fetch_all(p).await)?;
         Ok(rows.into_iter().map(Customer::from).collect())
     }
 
-    pub async fn service(&self, customer_id: i64) -> StoreResult<Service> {
+    async fn service(&self, customer: CustomerId) -> StoreResult<Service> {
         let row = on_pool!(self, p => sqlx::query_as::<_, ServiceRow>(SELECT_SERVICE)
-            .bind(customer_id)
+            .bind(customer.get())
             .fetch_optional(p)
             .await)?;
         row.ok_or(StoreError::NotFound("customer"))?.try_into()
     }
 
-    /// Applies an administrator's change to a service in one transaction,
-    /// writing a ledger row for every change to the credits.
-    pub async fn change_service(
+    async fn update_service<E: Send>(
         &self,
-        customer_id: i64,
-        change: &ServiceChange,
+        customer: CustomerId,
         now: i64,
-        today: Date,
-    ) -> StoreResult<Service> {
+        change: impl FnOnce(&Service) -> Result<(Service, Vec<CreditChange>), E> + Send,
+    ) -> StoreResult<Result<Service, E>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, ServiceRow>(SELECT_SERVICE)
-                .bind(customer_id)
+                .bind(customer.get())
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound("customer"))?;
             let current = Service::try_from(row)?;
-            let (next, entries) = current.apply(change, today).map_err(StoreError::Other)?;
+            let (next, changes) = match change(&current) {
+                Ok(v) => v,
+                Err(refused) => return Ok(Err(refused)),
+            };
             sqlx::query(
                 "UPDATE services SET status = $1, service_type = $2, send_type = $3, begin_date = $4, \
                  end_date = $5, qty_available = $6, qty_buytotal = $7, day_of = $8 WHERE customer_id = $9",
@@ -298,24 +325,31 @@ impl Store {
             .bind(next.qty_available)
             .bind(next.qty_buytotal)
             .bind(next.day_of.map(format_date))
-            .bind(customer_id)
+            .bind(customer.get())
             .execute(&mut *tx)
             .await?;
-            for e in entries {
-                ledger_row!(tx, customer_id, now, e.kind, e.amount, e.balance, None::<i64>, &e.reason);
+            for c in changes {
+                let entry = LedgerEntry {
+                    at: now,
+                    kind: c.kind,
+                    amount: c.amount,
+                    balance: c.balance,
+                    task_id: None,
+                    reason: c.reason,
+                };
+                ledger_row(&mut *tx, customer, &entry).await?;
             }
             tx.commit().await?;
-            Ok(next)
+            Ok(Ok(next))
         })
     }
 
-    /// A customer's credit history, oldest first.
-    pub async fn ledger(&self, customer_id: i64) -> StoreResult<Vec<LedgerEntry>> {
+    async fn ledger(&self, customer: CustomerId) -> StoreResult<Vec<LedgerEntry>> {
         let rows = on_pool!(self, p => sqlx::query_as::<_, LedgerRow>(
             "SELECT at, kind, amount, balance, task_id, reason FROM credit_ledger \
              WHERE customer_id = $1 ORDER BY id",
         )
-        .bind(customer_id)
+        .bind(customer.get())
         .fetch_all(p)
         .await)?;
         rows.into_iter()
@@ -323,13 +357,38 @@ impl Store {
                 Ok(LedgerEntry {
                     at: r.at,
                     kind: LedgerKind::parse(&r.kind)
-                        .ok_or_else(|| StoreError::Other(format!("unknown ledger kind {}", r.kind)))?,
+                        .ok_or_else(|| StoreError::Failed(format!("unknown ledger kind {}", r.kind)))?,
                     amount: r.amount,
                     balance: r.balance,
-                    task_id: r.task_id,
+                    task_id: r.task_id.map(TaskId),
                     reason: r.reason,
                 })
             })
             .collect()
+    }
+
+    async fn footer_language(&self, customer: CustomerId) -> StoreResult<FooterLanguage> {
+        let value: Option<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT footer_language FROM customers WHERE id = $1",
+        )
+        .bind(customer.get())
+        .fetch_optional(p)
+        .await)?;
+        // A value the column's check let through that this release does
+        // not know is `auto`.
+        Ok(value
+            .as_deref()
+            .and_then(FooterLanguage::parse)
+            .unwrap_or_default())
+    }
+
+    async fn set_footer_language(&self, customer: CustomerId, language: FooterLanguage) -> StoreResult<bool> {
+        let n = self
+            .write(
+                "UPDATE customers SET footer_language = $1 WHERE id = $2",
+                &[Arg::Text(language.as_str()), Arg::Int(customer.get())],
+            )
+            .await?;
+        Ok(n == 1)
     }
 }

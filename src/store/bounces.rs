@@ -4,12 +4,15 @@
 //! day it was delivered moved; a complaint is counted once and unsubscribes
 //! the address.
 
-use super::{Store, StoreResult, WritePool, ledger_row, on_pool};
+use super::credits::add_credits;
+use super::{Store, StoreResult, WritePool, on_pool};
 use crate::bounce::Class;
 use crate::clock::Clock;
 use crate::domain::accounts::LedgerKind;
 use crate::domain::email::EmailAddress;
 use crate::domain::failure::FailureClass;
+use crate::domain::ids::{CustomerId, TaskId};
+use crate::domain::lists::ListStorage;
 
 /// What a late report did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,11 +90,15 @@ impl Store {
                 tx.commit().await?;
                 return Ok(Applied::Unchanged);
             };
-            sqlx::query("UPDATE tasks SET sent_count = sent_count - 1, error_count = error_count + 1, updated_at = $2 WHERE id = $1")
-                .bind(task)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE tasks SET sent_count = sent_count - 1, error_count = error_count + 1, updated_at = $2, \
+                 hard_count = hard_count + $3 WHERE id = $1",
+            )
+            .bind(task)
+            .bind(now)
+            .bind(i64::from(matches!(class, 1 | 8)))
+            .execute(&mut *tx)
+            .await?;
             // The counters of the day the message was delivered, where 2.3 and 2.4 count it.
             let day = clock.day_of(finished_at.unwrap_or(now));
             sqlx::query(sqlx::AssertSqlSafe(day_sql))
@@ -101,23 +108,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             // Its credit comes back.
-            let balance: i64 = sqlx::query_scalar(
-                "UPDATE services SET qty_available = qty_available + 1 WHERE customer_id = $1 RETURNING qty_available",
-            )
-            .bind(customer)
-            .fetch_one(&mut *tx)
-            .await?;
-            ledger_row!(tx, customer, now, LedgerKind::Refund, 1, balance, Some(task), "a delivered message bounced".to_string());
+            let reason = "a delivered message bounced".to_string();
+            add_credits(&mut *tx, CustomerId(customer), Some(TaskId(task)), LedgerKind::Refund, 1, reason, now).await?;
             // A mailbox or domain that does not exist is not tried again (H-5).
             if matches!(class, 1 | 8)
                 && let Some(email) = EmailAddress::parse(&address)
             {
                 sqlx::query(
-                    "INSERT INTO suppressions (customer_id, address_key, reason, at) VALUES ($1, $2, 'bounce', $3) \
-                     ON CONFLICT (customer_id, address_key) DO NOTHING",
+                    "INSERT INTO suppressions (customer_id, address_key, reason, detail, at) \
+                     VALUES ($1, $2, 'bounce', $3, $4) ON CONFLICT (customer_id, address_key) DO NOTHING",
                 )
                 .bind(customer)
                 .bind(email.key())
+                .bind(column)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -148,6 +151,10 @@ impl Store {
                 .bind(task)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("UPDATE tasks SET complaint_count = complaint_count + 1 WHERE id = $1")
+                    .bind(task)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             row
@@ -159,7 +166,7 @@ impl Store {
         if let Some(owner) = self.delivery_owner(delivery).await?
             && let Some(email) = EmailAddress::parse(&owner.address)
         {
-            self.unsubscribe(owner.customer_id, owner.list_id, &[email], "complaint", now)
+            self.unsubscribe(owner.customer, owner.list, &[email], "complaint", now)
                 .await?;
         }
         Ok(Applied::Complaint)

@@ -4,9 +4,14 @@
 
 use sqlx::FromRow;
 
+use super::credits::{add_credits, ledger_row, move_credits};
 use super::tasks::settle_stopped;
-use super::{Arg, Store, StoreResult, WritePool, ledger_row, move_credits, on_pool};
-use crate::domain::accounts::LedgerKind;
+use super::{Arg, Store, StoreResult, WritePool, on_pool};
+use crate::domain::accounts::{LedgerEntry, LedgerKind};
+use crate::domain::email::EmailAddress;
+use crate::domain::failure::FailureClass;
+use crate::domain::ids::{CustomerId, TaskId};
+use crate::domain::senders::DAILY_CAP;
 use crate::domain::tasks::SendStatus;
 
 /// A delivery a worker holds until `lease_until`.
@@ -72,6 +77,10 @@ pub enum Outcome {
     /// Not attempted: the day's allowance is used up (H-2 `day`); back in
     /// the queue until `retry_at`, this claim not counted as an attempt.
     Postponed { retry_at: i64 },
+    /// Not attempted: its sending domain or mailbox sent its daily cap;
+    /// deferred until `retry_at` (the next day) with the reason "daily
+    /// cap", this claim not counted as an attempt.
+    OverCap { sender: String, retry_at: i64 },
     /// Not attempted: its task stopped sending (paused, cancelled, deleted)
     /// while the message waited for its turn. Back in the queue of a paused
     /// task, or cancelled with its task; this claim not counted as an attempt.
@@ -121,6 +130,11 @@ impl Tally {
     fn failed(&self) -> i64 {
         self.not_exist + self.over_quota + self.user_reject + self.invalid_addr + self.format_error
     }
+
+    /// The failures the reputation guard counts: the address does not exist.
+    fn hard(&self) -> i64 {
+        self.not_exist + self.invalid_addr
+    }
 }
 
 const CLAIM_RETURNING: &str = " RETURNING id, task_id, customer_id, address, fullname, var1, var2, var3, var4, \
@@ -149,7 +163,15 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(balance) = reset {
-                ledger_row!(tx, customer, now, LedgerKind::DayReset, 0, balance, None::<i64>, format!("allowance for {today}"));
+                let entry = LedgerEntry {
+                    at: now,
+                    kind: LedgerKind::DayReset,
+                    amount: 0,
+                    balance,
+                    task_id: None,
+                    reason: format!("allowance for {today}"),
+                };
+                ledger_row(&mut *tx, CustomerId(customer), &entry).await?;
             }
             let balance: Option<i64> = sqlx::query_scalar(
                 "UPDATE services SET qty_available = qty_available - 1 WHERE customer_id = $1 AND qty_available >= 1 \
@@ -160,7 +182,15 @@ impl Store {
             .await?;
             let taken = balance.is_some();
             if let Some(balance) = balance {
-                ledger_row!(tx, customer, now, LedgerKind::Charge, -1, balance, Some(task), "a message handed to SMTP".to_string());
+                let entry = LedgerEntry {
+                    at: now,
+                    kind: LedgerKind::Charge,
+                    amount: -1,
+                    balance,
+                    task_id: Some(TaskId(task)),
+                    reason: "a message handed to SMTP".to_string(),
+                };
+                ledger_row(&mut *tx, CustomerId(customer), &entry).await?;
             }
             tx.commit().await?;
             Ok(taken)
@@ -171,16 +201,25 @@ impl Store {
     pub async fn give_day_credit(&self, customer: i64, task: i64, now: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let balance: i64 = sqlx::query_scalar(
-                "UPDATE services SET qty_available = qty_available + 1 WHERE customer_id = $1 RETURNING qty_available",
-            )
-            .bind(customer)
-            .fetch_one(&mut *tx)
-            .await?;
-            ledger_row!(tx, customer, now, LedgerKind::Refund, 1, balance, Some(task), "a message failed for good".to_string());
+            let reason = "a message failed for good".to_string();
+            add_credits(&mut *tx, CustomerId(customer), Some(TaskId(task)), LedgerKind::Refund, 1, reason, now).await?;
             tx.commit().await?;
             Ok(())
         })
+    }
+
+    /// Defers every delivery of a task still to be sent before `until` to
+    /// `until` with the reason "daily cap": all its senders sent their cap
+    /// today, so none of them is claimed again before the next day.
+    pub async fn defer_task_until(&self, task: i64, until: i64) -> StoreResult<u64> {
+        let n = self
+            .write(
+                "UPDATE deliveries SET state = 'deferred', next_attempt = $1, smtp_code = NULL, smtp_status = '', \
+                 smtp_text = $2 WHERE task_id = $3 AND state IN ('queued', 'deferred') AND next_attempt < $1",
+                &[Arg::Int(until), Arg::Text(DAILY_CAP), Arg::Int(task)],
+            )
+            .await?;
+        Ok(n)
     }
 
     /// Deliveries not yet done: queued, deferred or being sent (/metrics).
@@ -324,6 +363,21 @@ impl Store {
                     )
                     .await?;
                 }
+                Outcome::OverCap { sender, retry_at } => {
+                    self.write(
+                        "UPDATE deliveries SET state = 'deferred', next_attempt = $1, attempts = attempts - 1, \
+                         lease_until = 0, sender = $2, smtp_code = NULL, smtp_status = '', smtp_text = $3 \
+                         WHERE id = $4 AND state = 'sending' AND attempts = $5",
+                        &[
+                            Arg::Int(*retry_at),
+                            Arg::Text(sender),
+                            Arg::Text(DAILY_CAP),
+                            Arg::Int(claimed.id),
+                            Arg::Int(claimed.attempts),
+                        ],
+                    )
+                    .await?;
+                }
                 _ => attempted.push((claimed, outcome)),
             }
         }
@@ -376,7 +430,9 @@ impl Store {
                     Outcome::Failed { sender, class, code, status, text } => {
                         ("failed", Some(*class), *code, status.as_str(), text.as_str(), sender.as_str(), None, Some(now), 0)
                     }
-                    Outcome::Postponed { .. } | Outcome::Withheld => unreachable!("recorded above"),
+                    Outcome::Postponed { .. } | Outcome::OverCap { .. } | Outcome::Withheld => {
+                        unreachable!("recorded above")
+                    }
                 };
                 q = q
                     .bind(claimed.id)
@@ -392,22 +448,46 @@ impl Store {
                     .bind(retry_at);
                 landed.insert(claimed.id, (claimed, state, class));
             }
+            let mut hard = Vec::new();
             for id in q.fetch_all(&mut *tx).await? {
                 if let Some(&(claimed, state, class)) = landed.get(&id)
                     && state != "deferred"
                 {
                     tallies.entry(claimed.task_id).or_insert_with(|| Tally::new(claimed.customer_id)).add(class);
+                    if let Some(c) = class.and_then(|c| u8::try_from(c).ok()).and_then(FailureClass::from_code)
+                        && c.is_hard()
+                    {
+                        hard.push((claimed, c));
+                    }
+                }
+            }
+            // A mailbox or domain that does not exist is not tried again by
+            // the customer's later tasks (H-5).
+            for (claimed, class) in hard {
+                if let Some(email) = EmailAddress::parse(&claimed.address) {
+                    sqlx::query(
+                        "INSERT INTO suppressions (customer_id, address_key, reason, detail, at) \
+                         VALUES ($1, $2, 'bounce', $3, $4) ON CONFLICT (customer_id, address_key) DO NOTHING",
+                    )
+                    .bind(claimed.customer_id)
+                    .bind(email.key())
+                    .bind(class.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
             for (&task, t) in &tallies {
                 sqlx::query(
                     "UPDATE tasks SET sent_count = sent_count + $1, error_count = error_count + $2, \
-                     reserved = CASE WHEN reserved > $1 THEN reserved - $1 ELSE 0 END, updated_at = $3 WHERE id = $4",
+                     reserved = CASE WHEN reserved > $1 THEN reserved - $1 ELSE 0 END, updated_at = $3, \
+                     hard_count = hard_count + $5 WHERE id = $4",
                 )
                 .bind(t.sent)
                 .bind(t.failed())
                 .bind(now)
                 .bind(task)
+                .bind(t.hard())
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -445,9 +525,10 @@ impl Store {
                     .bind(task)
                     .execute(&mut *tx)
                     .await?;
-                    move_credits!(tx, t.customer, task, -reserved, now, format!("task {ident} done: unused reservation"));
+                    let reason = format!("task {ident} done: unused reservation");
+                    move_credits(&mut *tx, CustomerId(t.customer), TaskId(task), -reserved, reason, now).await?;
                 } else if stopped {
-                    settle_stopped!(tx, t.customer, task, reserved, ident, now);
+                    settle_stopped(&mut *tx, CustomerId(t.customer), TaskId(task), reserved, &ident, now).await?;
                 }
             }
             tx.commit().await?;
@@ -476,7 +557,7 @@ impl Store {
             .await?
             .rows_affected();
             if stopped && changed > 0 {
-                settle_stopped!(tx, claimed.customer_id, claimed.task_id, reserved, ident, now);
+                settle_stopped(&mut *tx, CustomerId(claimed.customer_id), TaskId(claimed.task_id), reserved, &ident, now).await?;
             }
             tx.commit().await?;
             Ok(())

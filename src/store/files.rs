@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
+use crate::domain::ids::{CustomerId, FileId};
+use crate::domain::storage::FileStorage;
 
 const CHUNK: usize = 1 << 20;
 
@@ -31,7 +33,7 @@ enum Source {
 }
 
 fn io(e: std::io::Error) -> StoreError {
-    StoreError::Other(format!("file storage: {e}"))
+    StoreError::Failed(format!("file storage: {e}"))
 }
 
 impl Files {
@@ -39,12 +41,53 @@ impl Files {
         Files { store, dir }
     }
 
-    fn path(&self, id: i64) -> Option<PathBuf> {
+    fn path(&self, id: FileId) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.join(id.to_string()))
     }
 
-    /// Keeps a copy of `src` as a new file of the customer; returns its id.
-    pub async fn save(&self, customer_id: i64, src: &Path, now: i64) -> StoreResult<i64> {
+    /// Opens a customer's file for reading.
+    pub async fn cursor(&self, customer: CustomerId, id: FileId) -> StoreResult<FileCursor> {
+        self.cursor_at(customer, id, 0).await
+    }
+
+    /// Opens a customer's file for reading from byte `offset`.
+    pub async fn cursor_at(&self, customer: CustomerId, id: FileId, offset: u64) -> StoreResult<FileCursor> {
+        if self.size(customer, id).await?.is_none() {
+            return Err(StoreError::NotFound("file"));
+        }
+        let in_db: bool = on_pool!(&self.store, p => sqlx::query_scalar("SELECT in_db FROM files WHERE id = $1")
+            .bind(id)
+            .fetch_one(p)
+            .await)?;
+        let source = match (in_db, self.path(id)) {
+            (false, Some(path)) => {
+                let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
+                f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+                Source::Disk(f)
+            }
+            (false, None) => {
+                return Err(StoreError::Failed(format!(
+                    "file {id} is kept in a files dir, but QUNFA_FILES_DIR is not set"
+                )));
+            }
+            (true, _) => Source::Db {
+                store: self.store.clone(),
+                id: id.get(),
+                next: (offset / CHUNK as u64) as i64,
+            },
+        };
+        // Disk files were sought; a chunk from the database starts before the offset.
+        let skip = if in_db {
+            (offset % CHUNK as u64) as usize
+        } else {
+            0
+        };
+        Ok(FileCursor { source, skip })
+    }
+}
+
+impl FileStorage for Files {
+    async fn save(&self, customer: CustomerId, src: &Path, now: i64) -> StoreResult<FileId> {
         let size = tokio::fs::metadata(src).await.map_err(io)?.len();
         let in_db = self.dir.is_none();
         on_pool!(&self.store, pool => {
@@ -52,12 +95,13 @@ impl Files {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO files (customer_id, size, in_db, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
             )
-            .bind(customer_id)
+            .bind(customer)
             .bind(size as i64)
             .bind(in_db)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
+            let id = FileId(id);
             match self.path(id) {
                 Some(dest) => copy_durably(src, &dest).await?,
                 None => {
@@ -83,61 +127,19 @@ impl Files {
         })
     }
 
-    /// The size of a customer's file, or `None` if it has no such file.
-    pub async fn size(&self, customer_id: i64, id: i64) -> StoreResult<Option<u64>> {
+    async fn size(&self, customer: CustomerId, id: FileId) -> StoreResult<Option<u64>> {
         let size: Option<i64> = on_pool!(&self.store, p => sqlx::query_scalar(
             "SELECT size FROM files WHERE id = $1 AND customer_id = $2",
         )
         .bind(id)
-        .bind(customer_id)
+        .bind(customer)
         .fetch_optional(p)
         .await)?;
         Ok(size.map(|s| s as u64))
     }
 
-    /// Opens a customer's file for reading.
-    pub async fn cursor(&self, customer_id: i64, id: i64) -> StoreResult<FileCursor> {
-        self.cursor_at(customer_id, id, 0).await
-    }
-
-    /// Opens a customer's file for reading from byte `offset`.
-    pub async fn cursor_at(&self, customer_id: i64, id: i64, offset: u64) -> StoreResult<FileCursor> {
-        if self.size(customer_id, id).await?.is_none() {
-            return Err(StoreError::NotFound("file"));
-        }
-        let in_db: bool = on_pool!(&self.store, p => sqlx::query_scalar("SELECT in_db FROM files WHERE id = $1")
-            .bind(id)
-            .fetch_one(p)
-            .await)?;
-        let source = match (in_db, self.path(id)) {
-            (false, Some(path)) => {
-                let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
-                f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
-                Source::Disk(f)
-            }
-            (false, None) => {
-                return Err(StoreError::Other(format!(
-                    "file {id} is kept in a files dir, but QUNFA_FILES_DIR is not set"
-                )));
-            }
-            (true, _) => Source::Db {
-                store: self.store.clone(),
-                id,
-                next: (offset / CHUNK as u64) as i64,
-            },
-        };
-        // Disk files were sought; a chunk from the database starts before the offset.
-        let skip = if in_db {
-            (offset % CHUNK as u64) as usize
-        } else {
-            0
-        };
-        Ok(FileCursor { source, skip })
-    }
-
-    /// A customer's whole file, for small ones (attachments).
-    pub async fn read(&self, customer_id: i64, id: i64) -> StoreResult<Vec<u8>> {
-        let mut cursor = self.cursor(customer_id, id).await?;
+    async fn read(&self, customer: CustomerId, id: FileId) -> StoreResult<Vec<u8>> {
+        let mut cursor = self.cursor(customer, id).await?;
         let mut out = Vec::new();
         while let Some(chunk) = cursor.next_chunk().await? {
             out.extend_from_slice(&chunk);
@@ -145,14 +147,13 @@ impl Files {
         Ok(out)
     }
 
-    /// Deletes a customer's files (their rows, then their bytes on disk).
-    pub async fn delete(&self, customer_id: i64, ids: &[i64]) -> StoreResult<()> {
+    async fn delete(&self, customer: CustomerId, ids: &[FileId]) -> StoreResult<()> {
         for &id in ids {
             let gone = self
                 .store
                 .write(
                     "DELETE FROM files WHERE id = $1 AND customer_id = $2",
-                    &[Arg::Int(id), Arg::Int(customer_id)],
+                    &[Arg::Int(id.get()), Arg::Int(customer.get())],
                 )
                 .await?;
             if gone == 1

@@ -5,144 +5,18 @@
 
 use sqlx::{FromRow, PgConnection, SqliteConnection};
 
-use super::sqlite_rows::Statement;
+use super::conn::Conn;
+use super::sqlite_rows::{ReaderUse, Statement};
 use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
 use crate::domain::email::EmailAddress;
+use crate::domain::ids::{AddressId, CustomerId, FileId, ImportId, ListId};
+use crate::domain::lists::AddressState;
 use crate::domain::lists::{
-    Address, AddressRecord, AddressRecords, ContactList, Extra, FileEncoding, ListStatus, NewAddress,
-    PackedAddresses,
+    Address, AddressChange, AddressFilter, AddressRecord, AddressRecords, ContactList, Extra, FileEncoding,
+    ImportJob, ImportProgress, ImportState, ListChange, ListDescription, ListName, ListStatus, ListStorage,
+    NewAddress, NewImport, PackedAddresses, PageRead, Start, Transfer, Transferred, Unsubscribe,
 };
-
-/// Which addresses a listing covers (4.8).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AddressFilter {
-    /// `None`: every list; `Some(0)`: the unclassified addresses.
-    pub list_id: Option<i64>,
-    /// Case-insensitive substring of the address or the name.
-    pub keyword: Option<String>,
-    /// Only this address (Part G, H-13).
-    pub address_id: Option<i64>,
-}
-
-/// Where a page of addresses starts.
-#[derive(Clone, Copy, Debug)]
-pub enum Start {
-    /// At the first id ≥ this one (key-based).
-    AtId(i64),
-    /// After skipping this many (OFFSET, for shallow pages).
-    Skip(i64),
-}
-
-/// What 4.4 changes; `None` leaves a field alone.
-#[derive(Clone, Debug, Default)]
-pub struct ListChange {
-    pub subject: Option<String>,
-    pub description: Option<String>,
-    pub status: Option<ListStatus>,
-}
-
-/// What 4.10 changes; `None` leaves a field alone.
-#[derive(Clone, Debug, Default)]
-pub struct AddressChange {
-    pub email: Option<EmailAddress>,
-    pub fullname: Option<String>,
-    pub vars: [Option<String>; 10],
-    pub sex: Option<String>,
-    pub birthday: Option<String>,
-    pub phone: Option<String>,
-    pub area: Option<String>,
-}
-
-impl AddressChange {
-    pub fn is_empty(&self) -> bool {
-        self.email.is_none()
-            && self.fullname.is_none()
-            && self.vars.iter().all(Option::is_none)
-            && self.sex.is_none()
-            && self.birthday.is_none()
-            && self.phone.is_none()
-            && self.area.is_none()
-    }
-}
-
-/// One line of the unsubscribe log (4.7).
-#[derive(Clone, Debug, FromRow)]
-pub struct Unsubscribe {
-    pub id: i64,
-    pub at: i64,
-    pub address: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImportState {
-    Queued,
-    Running,
-    Done,
-    Failed,
-}
-
-impl ImportState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ImportState::Queued => "queued",
-            ImportState::Running => "running",
-            ImportState::Done => "done",
-            ImportState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> ImportState {
-        match s {
-            "queued" => ImportState::Queued,
-            "running" => ImportState::Running,
-            "done" => ImportState::Done,
-            _ => ImportState::Failed,
-        }
-    }
-}
-
-/// An import about to be queued: a stored file for a list.
-pub struct NewImport<'a> {
-    pub list_id: i64,
-    pub file_id: i64,
-    pub file_name: &'a str,
-    pub encoding: FileEncoding,
-    pub size: i64,
-}
-
-/// An import job and its progress.
-#[derive(Clone, Debug)]
-pub struct ImportJob {
-    pub id: i64,
-    pub customer_id: i64,
-    pub list_id: i64,
-    pub file_id: Option<i64>,
-    pub file_name: String,
-    pub encoding: FileEncoding,
-    pub state: ImportState,
-    pub size: i64,
-    pub offset_done: i64,
-    pub lines_done: i64,
-    pub added: i64,
-    pub invalid: i64,
-    pub duplicate: i64,
-    pub error: String,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
-}
-
-/// What one batch of an import did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ImportProgress {
-    /// Where the next batch starts.
-    pub offset: i64,
-    pub lines: i64,
-    pub invalid: i64,
-    /// Repeats of an address earlier in the file, left out of the batch's rows.
-    pub duplicate: i64,
-    /// The file is read to its end.
-    pub finished: bool,
-}
+use crate::domain::tasks::SendStatus;
 
 #[derive(FromRow)]
 struct ListRow {
@@ -156,7 +30,7 @@ struct ListRow {
 impl From<ListRow> for ContactList {
     fn from(r: ListRow) -> Self {
         ContactList {
-            id: r.id,
+            id: ListId(r.id),
             subject: r.subject,
             description: r.description,
             status: ListStatus::parse(&r.status).unwrap_or(ListStatus::Disabled),
@@ -191,8 +65,8 @@ struct AddressRow {
 impl From<AddressRow> for Address {
     fn from(r: AddressRow) -> Self {
         Address {
-            id: r.id,
-            list_id: r.list_id,
+            id: AddressId(r.id),
+            list_id: ListId(r.list_id),
             address: r.address,
             fullname: r.fullname,
             created_at: r.created_at,
@@ -232,10 +106,10 @@ struct ImportRow {
 impl From<ImportRow> for ImportJob {
     fn from(r: ImportRow) -> Self {
         ImportJob {
-            id: r.id,
-            customer_id: r.customer_id,
-            list_id: r.list_id,
-            file_id: r.file_id,
+            id: ImportId(r.id),
+            customer_id: CustomerId(r.customer_id),
+            list_id: ListId(r.list_id),
+            file_id: r.file_id.map(FileId),
             file_name: r.file_name,
             encoding: FileEncoding::parse(&r.encoding).unwrap_or(FileEncoding::Utf8),
             state: ImportState::parse(&r.state),
@@ -258,19 +132,20 @@ const ADDRESS_COLUMNS: &str = "SELECT id, list_id, address, fullname, created_at
 const IMPORT_COLUMNS: &str = "SELECT id, customer_id, list_id, file_id, file_name, encoding, state, size, \
      offset_done, lines_done, added, invalid, duplicate, error, created_at, finished_at FROM import_jobs";
 
-/// `$n` placeholders after the customer id for a filter, and their values.
-fn filter_sql(f: &AddressFilter) -> (String, Vec<FilterArg>) {
+/// The WHERE clause of a filter, the customer id being `$1` and the
+/// filter's values numbered from `$first`, and those values.
+fn filter_sql(f: &AddressFilter, first: usize) -> (String, Vec<FilterArg>) {
     let mut sql = String::from(" WHERE customer_id = $1");
     let mut args = Vec::new();
-    let mut n = 4;
+    let mut n = first;
     if let Some(list) = f.list_id {
         sql.push_str(&format!(" AND list_id = ${n}"));
-        args.push(FilterArg::Int(list));
+        args.push(FilterArg::Int(list.get()));
         n += 1;
     }
     if let Some(id) = f.address_id {
         sql.push_str(&format!(" AND id = ${n}"));
-        args.push(FilterArg::Int(id));
+        args.push(FilterArg::Int(id.get()));
         n += 1;
     }
     if let Some(k) = &f.keyword {
@@ -279,7 +154,87 @@ fn filter_sql(f: &AddressFilter) -> (String, Vec<FilterArg>) {
         ));
         args.push(FilterArg::Text(like_pattern(k)));
     }
+    if let Some(state) = f.state {
+        sql.push_str(&state_sql(state));
+    }
     (sql, args)
+}
+
+const VERSION_SQL: &str = "SELECT address_version FROM customers WHERE id = $1";
+const LIST_OF_CUSTOMER_SQL: &str = "SELECT id FROM lists WHERE id = $1 AND customer_id = $2";
+
+/// The query of a page of addresses and the value of its `$2` (the first id,
+/// or the rows to skip); `$1` is the customer, `$3` the limit, the filter's
+/// values follow ([`filter_sql`]).
+fn addresses_sql(filter: &AddressFilter, start: Start) -> (String, i64) {
+    let (where_sql, _) = filter_sql(filter, 4);
+    let (tail, value) = match start {
+        Start::AtId(id) => (" AND id >= $2 ORDER BY id LIMIT $3", id.get()),
+        Start::Skip(n) => (" ORDER BY id LIMIT $3 OFFSET $2", n),
+    };
+    (format!("{ADDRESS_COLUMNS}{where_sql}{tail}"), value)
+}
+
+/// The addresses `sql` selects, read on the connection's own handle:
+/// `leading` binds `$1`…, the filter's values follow.
+fn sqlite_address_rows(
+    r: &mut ReaderUse<'_>,
+    sql: &str,
+    leading: &[i64],
+    args: &[FilterArg],
+) -> StoreResult<Vec<Address>> {
+    let mut st = r.prepare(sql)?;
+    let mut n = 0;
+    for v in leading {
+        n += 1;
+        st.bind_int(n, *v)?;
+    }
+    for a in args {
+        n += 1;
+        match a {
+            FilterArg::Int(v) => st.bind_int(n, *v)?,
+            FilterArg::Text(t) => st.bind_text(n, t)?,
+        }
+    }
+    let mut rows = Vec::new();
+    while st.next_row()? {
+        let t = |c| st.text(c).to_string();
+        rows.push(Address {
+            id: AddressId(st.int(0)),
+            list_id: ListId(st.int(1)),
+            address: t(2),
+            fullname: t(3),
+            created_at: st.int(4),
+            vars: std::array::from_fn(|i| t(5 + i as i32)),
+            extra: Extra {
+                sex: t(15),
+                birthday: t(16),
+                phone: t(17),
+                area: t(18),
+            },
+        });
+    }
+    Ok(rows)
+}
+
+/// The condition of an address state: whether, and why, the address is
+/// suppressed (the reasons are the domain's constants, not input).
+fn state_sql(state: AddressState) -> String {
+    let reasons: Vec<String> = state
+        .reasons()
+        .iter()
+        .map(|r| format!("'{}'", r.as_str()))
+        .collect();
+    let suppressed = "SELECT 1 FROM suppressions s WHERE s.customer_id = addresses.customer_id \
+                      AND s.address_key = addresses.address_key";
+    if reasons.is_empty() {
+        format!(" AND NOT EXISTS ({suppressed})")
+    } else {
+        format!(
+            " AND EXISTS ({suppressed} AND s.reason IN ({}))",
+            reasons.join(", ")
+        )
+    }
 }
 
 enum FilterArg {
@@ -288,7 +243,7 @@ enum FilterArg {
 }
 
 /// `%keyword%` with `%`, `_` and `\` taken literally (4.8).
-fn like_pattern(keyword: &str) -> String {
+pub(crate) fn like_pattern(keyword: &str) -> String {
     let mut p = String::from("%");
     for c in keyword.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -326,6 +281,17 @@ pub(crate) trait AddressRows {
         rows: &R,
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Like `insert_addresses`, reporting which rows were not added: the
+    /// positions in `rows`, in order, of those whose address was in the
+    /// list already or earlier in `rows`.
+    fn insert_new_addresses<R: AddressRecords + ?Sized>(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &R,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Vec<usize>>> + Send;
 
     /// The same for an import batch, whose reader has already left out the
     /// repeats within the file (`FileKeys`): the rows are then mostly new,
@@ -413,11 +379,90 @@ impl AddressRows for SqliteConnection {
         }
         Ok(added)
     }
+
+    /// On SQLite the write transaction holds the database's write lock, so
+    /// the addresses the list has before the insert are the ones it skips;
+    /// only the others are inserted.
+    async fn insert_new_addresses<R: AddressRecords + ?Sized>(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &R,
+        now: i64,
+    ) -> StoreResult<Vec<usize>> {
+        let keys: Vec<std::borrow::Cow<'_, str>> = (0..rows.count()).map(|i| rows.record(i).key).collect();
+        // The batch's keys go in as one JSON array, each looked up in the
+        // list's unique index (CROSS JOIN keeps the array the outer loop);
+        // what comes back is their positions.
+        let present: Vec<i64> = sqlx::query_scalar(
+            "SELECT j.key FROM json_each($3) AS j CROSS JOIN addresses AS a \
+             WHERE a.customer_id = $1 AND a.list_id = $2 AND a.address_key = j.value",
+        )
+        .bind(customer_id)
+        .bind(list_id)
+        .bind(json_array(&keys))
+        .fetch_all(&mut *self)
+        .await?;
+        let mut skip = vec![false; keys.len()];
+        for i in present {
+            if let Some(s) = usize::try_from(i).ok().and_then(|i| skip.get_mut(i)) {
+                *s = true;
+            }
+        }
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if !skip[i] && !seen.insert(key.as_ref()) {
+                skip[i] = true;
+            }
+        }
+        let (skipped, fresh): (Vec<usize>, Vec<usize>) = (0..keys.len()).partition(|&i| skip[i]);
+        let fresh = Subset { rows, at: &fresh };
+        let added = self.insert_addresses(customer_id, list_id, &fresh, now).await?;
+        if added as usize != fresh.count() {
+            return Err(StoreError::Failed(format!(
+                "{added} of {} new addresses added",
+                fresh.count()
+            )));
+        }
+        Ok(skipped)
+    }
+}
+
+/// Some of the records of `rows`, by position.
+struct Subset<'r, R: ?Sized> {
+    rows: &'r R,
+    at: &'r [usize],
+}
+
+impl<R: AddressRecords + ?Sized> AddressRecords for Subset<'_, R> {
+    fn count(&self) -> usize {
+        self.at.len()
+    }
+
+    fn record(&self, i: usize) -> AddressRecord<'_> {
+        self.rows.record(self.at[i])
+    }
+}
+
+/// Texts as one JSON array, for SQLite's `json_each`.
+fn json_array<S: AsRef<str> + serde::Serialize>(texts: &[S]) -> String {
+    serde_json::to_string(texts).unwrap_or_else(|_| "[]".to_string())
 }
 
 /// From this many rows PostgreSQL gets them by COPY into a staging table;
 /// fewer go in one INSERT from arrays.
 const PG_COPY_FROM: usize = 1_000;
+
+/// The INSERT of the staged rows in their order, as a literal for `concat!`.
+macro_rules! pg_stage_insert {
+    () => {
+        "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, fullname, var1, var2, \
+         var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
+         SELECT $1, $2, $3, address, address_key, fullname, var1, var2, var3, var4, var5, var6, var7, var8, \
+         var9, var10, sex, birthday, phone, area FROM address_stage ORDER BY seq \
+         ON CONFLICT (customer_id, list_id, address_key) DO NOTHING"
+    };
+}
 
 impl AddressRows for PgConnection {
     async fn insert_addresses<R: AddressRecords + ?Sized>(
@@ -454,6 +499,43 @@ impl AddressRows for PgConnection {
             q = q.bind(col(&|r| r.extra[e].to_string()));
         }
         Ok(q.execute(&mut *self).await?.rows_affected())
+    }
+
+    /// The rows are staged, then inserted by one statement that also
+    /// answers the positions of the staged rows whose address it did not
+    /// insert (the list had it); later repeats of an address are never
+    /// staged.
+    async fn insert_new_addresses<R: AddressRecords + ?Sized>(
+        &mut self,
+        customer_id: i64,
+        list_id: i64,
+        rows: &R,
+        now: i64,
+    ) -> StoreResult<Vec<usize>> {
+        let mut seen = std::collections::HashSet::with_capacity(rows.count());
+        let mut skip: Vec<bool> = (0..rows.count())
+            .map(|i| !seen.insert(rows.record(i).key))
+            .collect();
+        drop(seen);
+        pg_stage(self, rows).await?;
+        let present: Vec<i64> = sqlx::query_scalar(concat!(
+            "WITH ins AS (",
+            pg_stage_insert!(),
+            " RETURNING address_key) SELECT s.seq FROM address_stage AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.address_key = s.address_key COLLATE \"C\")"
+        ))
+        .bind(customer_id)
+        .bind(list_id)
+        .bind(now)
+        .fetch_all(&mut *self)
+        .await?;
+        pg_unstage(self).await?;
+        for i in present {
+            if let Some(s) = usize::try_from(i).ok().and_then(|i| skip.get_mut(i)) {
+                *s = true;
+            }
+        }
+        Ok((0..skip.len()).filter(|&i| skip[i]).collect())
     }
 
     /// COPY straight into `addresses`: no staging table, no sort, and one
@@ -541,6 +623,21 @@ async fn pg_stage_addresses<R: AddressRecords + ?Sized>(
     rows: &R,
     now: i64,
 ) -> StoreResult<u64> {
+    pg_stage(conn, rows).await?;
+    let added = sqlx::query(pg_stage_insert!())
+        .bind(customer_id)
+        .bind(list_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    pg_unstage(conn).await?;
+    Ok(added)
+}
+
+/// Puts `rows` into the transaction's staging table, in order, for
+/// [`pg_stage_insert!`].
+async fn pg_stage<R: AddressRecords + ?Sized>(conn: &mut PgConnection, rows: &R) -> StoreResult<()> {
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS address_stage (seq BIGINT, address TEXT, address_key TEXT, \
          fullname TEXT, var1 TEXT, var2 TEXT, var3 TEXT, var4 TEXT, var5 TEXT, var6 TEXT, var7 TEXT, \
@@ -565,22 +662,14 @@ async fn pg_stage_addresses<R: AddressRecords + ?Sized>(
     sqlx::query("SET LOCAL work_mem = '64MB'")
         .execute(&mut *conn)
         .await?;
-    let added = sqlx::query(
-        "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, fullname, var1, var2, \
-         var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
-         SELECT $1, $2, $3, address, address_key, fullname, var1, var2, var3, var4, var5, var6, var7, var8, \
-         var9, var10, sex, birthday, phone, area FROM address_stage ORDER BY seq \
-         ON CONFLICT (customer_id, list_id, address_key) DO NOTHING",
-    )
-    .bind(customer_id)
-    .bind(list_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    // Emptied at commit too; now, in case the transaction stages again.
+    Ok(())
+}
+
+/// Empties the staging table: it is emptied at commit too, but the
+/// transaction may stage again.
+async fn pg_unstage(conn: &mut PgConnection) -> StoreResult<()> {
     sqlx::query("TRUNCATE address_stage").execute(&mut *conn).await?;
-    Ok(added)
+    Ok(())
 }
 
 const COPY_CHUNK: usize = 1 << 20;
@@ -598,27 +687,161 @@ fn copy_text(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// After `delta` addresses came into (or left) a list: its count and the
-/// customer's address version. Runs on the caller's transaction.
-macro_rules! addresses_changed {
-    ($tx:expr, $customer:expr, $list:expr, $delta:expr) => {{
-        if $list != 0 && $delta != 0 {
-            sqlx::query("UPDATE lists SET addr_count = addr_count + $1 WHERE id = $2 AND customer_id = $3")
-                .bind($delta)
-                .bind($list)
-                .bind($customer)
-                .execute(&mut *$tx)
-                .await?;
-        }
-        sqlx::query("UPDATE customers SET address_version = address_version + 1 WHERE id = $1")
-            .bind($customer)
-            .execute(&mut *$tx)
-            .await?;
-    }};
+/// After `delta` addresses came into (or left) a list (0: none): its
+/// count and the customer's address version. On the caller's transaction.
+async fn addresses_changed(
+    c: &mut impl Conn,
+    customer: i64,
+    list: i64,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    if list != 0 && delta != 0 {
+        c.execute(
+            "UPDATE lists SET addr_count = addr_count + $1 WHERE id = $2 AND customer_id = $3",
+            &[Arg::Int(delta), Arg::Int(list), Arg::Int(customer)],
+        )
+        .await?;
+    }
+    c.execute(
+        "UPDATE customers SET address_version = address_version + 1 WHERE id = $1",
+        &[Arg::Int(customer)],
+    )
+    .await?;
+    Ok(())
 }
 
 impl Store {
-    pub async fn lists(&self, customer: i64) -> StoreResult<Vec<ContactList>> {
+    /// Takes the oldest import job that is queued, or running under an
+    /// expired lease (its worker died), and leases it until `lease_until`.
+    pub async fn claim_import_job(&self, now: i64, lease_until: i64) -> StoreResult<Option<ImportJob>> {
+        let pick = match self {
+            Store::Sqlite(_) => {
+                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
+                 AND lease_until < $1 ORDER BY id LIMIT 1"
+            }
+            Store::Postgres(_) => {
+                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
+                 AND lease_until < $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let claimed: Option<i64> = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: Option<i64> = sqlx::query_scalar(pick).bind(now).fetch_optional(&mut *tx).await?;
+            if let Some(id) = id {
+                sqlx::query("UPDATE import_jobs SET state = 'running', lease_until = $1 WHERE id = $2")
+                    .bind(lease_until)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        match claimed {
+            Some(id) => self.import_job(None, ImportId(id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores one batch of an import with the job's progress, in one
+    /// transaction: a batch is either wholly done or not at all. Returns how
+    /// many addresses were added, or `None` when the job's list is gone (the
+    /// job has then failed).
+    pub async fn import_batch(
+        &self,
+        job: &ImportJob,
+        rows: &PackedAddresses,
+        progress: ImportProgress,
+        now: i64,
+        lease_until: i64,
+    ) -> StoreResult<Option<u64>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if matches!(self, Store::Postgres(_)) {
+                // The batch's rows and the job's offset commit together, so a
+                // commit lost in a server crash is only read and imported again:
+                // no need to wait for its WAL flush (SQLite's synchronous=NORMAL
+                // makes the same trade).
+                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+            }
+            let list_ok = job.list_id == ListId(0)
+                || sqlx::query_scalar::<_, i64>("SELECT id FROM lists WHERE id = $1 AND customer_id = $2")
+                    .bind(job.list_id)
+                    .bind(job.customer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            if !list_ok {
+                sqlx::query("UPDATE import_jobs SET state = 'failed', error = 'the list was deleted', \
+                     finished_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(job.id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(None);
+            }
+            let (customer, list) = (job.customer_id.get(), job.list_id.get());
+            let added = tx.import_addresses(customer, list, rows, now).await?;
+            addresses_changed(&mut *tx, customer, list, added as i64).await?;
+            let duplicate = progress.duplicate + rows.count() as i64 - added as i64;
+            sqlx::query(
+                "UPDATE import_jobs SET offset_done = $1, lines_done = lines_done + $2, added = added + $3, \
+                 invalid = invalid + $4, duplicate = duplicate + $5, lease_until = $6, \
+                 state = CASE WHEN $7 THEN 'done' ELSE 'running' END, \
+                 finished_at = CASE WHEN $7 THEN $8 ELSE NULL END WHERE id = $9",
+            )
+            .bind(progress.offset)
+            .bind(progress.lines)
+            .bind(added as i64)
+            .bind(progress.invalid)
+            .bind(duplicate)
+            .bind(lease_until)
+            .bind(progress.finished)
+            .bind(now)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(added))
+        })
+    }
+
+    /// Gives a running job back (on shutdown), so the next start resumes it
+    /// at once instead of after its lease.
+    pub async fn release_import(&self, job_id: ImportId) -> StoreResult<()> {
+        self.write(
+            "UPDATE import_jobs SET lease_until = 0 WHERE id = $1 AND state = 'running'",
+            &[Arg::Int(job_id.get())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a job that cannot go on.
+    pub async fn fail_import(&self, job_id: ImportId, error: &str, now: i64) -> StoreResult<()> {
+        self.write(
+            "UPDATE import_jobs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
+            &[Arg::Text(error), Arg::Int(now), Arg::Int(job_id.get())],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets the file of a finished job (its bytes are deleted by the caller).
+    pub async fn detach_import_file(&self, job_id: ImportId) -> StoreResult<()> {
+        self.write(
+            "UPDATE import_jobs SET file_id = NULL WHERE id = $1",
+            &[Arg::Int(job_id.get())],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl ListStorage for Store {
+    async fn lists(&self, customer: CustomerId) -> StoreResult<Vec<ContactList>> {
+        let customer = customer.get();
         let sql = format!("{}{}", LIST_COLUMNS, " WHERE customer_id = $1 ORDER BY id");
         let rows = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
@@ -627,7 +850,9 @@ impl Store {
         Ok(rows.into_iter().map(ContactList::from).collect())
     }
 
-    pub async fn list(&self, customer: i64, id: i64) -> StoreResult<Option<ContactList>> {
+    async fn list(&self, customer: CustomerId, id: ListId) -> StoreResult<Option<ContactList>> {
+        let id = id.get();
+        let customer = customer.get();
         let sql = format!("{}{}", LIST_COLUMNS, " WHERE customer_id = $1 AND id = $2");
         let row = on_pool!(self, p => sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
@@ -637,20 +862,15 @@ impl Store {
         Ok(row.map(ContactList::from))
     }
 
-    /// Whether `list_id` names one of the customer's lists; 0 (unclassified)
-    /// always does.
-    pub async fn list_exists(&self, customer: i64, list_id: i64) -> StoreResult<bool> {
-        Ok(list_id == 0 || self.list(customer, list_id).await?.is_some())
-    }
-
-    pub async fn create_list(
+    async fn create_list(
         &self,
-        customer: i64,
+        customer: CustomerId,
         subject: &str,
         description: &str,
         status: ListStatus,
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<ListId> {
+        let customer = customer.get();
         let id = self
             .insert_id(
                 "INSERT INTO lists (customer_id, subject, description, status, created_at) \
@@ -664,18 +884,20 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(id)
+        Ok(ListId(id))
     }
 
     /// False when the customer has no such list.
-    pub async fn update_list(&self, customer: i64, id: i64, c: &ListChange) -> StoreResult<bool> {
+    async fn update_list(&self, customer: CustomerId, id: ListId, c: &ListChange) -> StoreResult<bool> {
+        let id = id.get();
+        let customer = customer.get();
         let n = self
             .write(
                 "UPDATE lists SET subject = COALESCE($1, subject), description = COALESCE($2, description), \
                  status = COALESCE($3, status) WHERE customer_id = $4 AND id = $5",
                 &[
-                    Arg::OptText(c.subject.as_deref()),
-                    Arg::OptText(c.description.as_deref()),
+                    Arg::OptText(c.name.as_ref().map(ListName::as_str)),
+                    Arg::OptText(c.description.as_ref().map(ListDescription::as_str)),
                     Arg::OptText(c.status.map(ListStatus::as_str)),
                     Arg::Int(customer),
                     Arg::Int(id),
@@ -687,7 +909,9 @@ impl Store {
 
     /// Deletes a list with its addresses and unsubscribe log, in one
     /// transaction; false when the customer has no such list.
-    pub async fn delete_list(&self, customer: i64, id: i64) -> StoreResult<bool> {
+    async fn delete_list(&self, customer: CustomerId, id: ListId) -> StoreResult<bool> {
+        let id = id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("DELETE FROM lists WHERE customer_id = $1 AND id = $2")
@@ -705,38 +929,54 @@ impl Store {
             ] {
                 sqlx::query(sql).bind(customer).bind(id).execute(&mut *tx).await?;
             }
-            addresses_changed!(tx, customer, 0i64, 0i64);
+            addresses_changed(&mut *tx, customer, 0i64, 0i64).await?;
             tx.commit().await?;
             Ok(true)
         })
     }
 
-    /// Adds addresses, skipping those already in the list; returns how many
-    /// were added.
-    pub async fn add_addresses(
+    /// Whether a task (not deleted) in one of `statuses` sends to the list.
+    async fn list_used_by(
         &self,
-        customer: i64,
-        list_id: i64,
+        customer: CustomerId,
+        list_id: ListId,
+        statuses: &[SendStatus],
+    ) -> StoreResult<bool> {
+        self.task_in("list_id = $2", customer.get(), &Arg::Int(list_id.get()), statuses)
+            .await
+    }
+
+    /// Adds addresses, skipping those already in the list (and repeats);
+    /// returns the positions of the rows skipped.
+    async fn add_addresses(
+        &self,
+        customer: CustomerId,
+        list_id: ListId,
         rows: &[NewAddress],
         now: i64,
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<Vec<usize>> {
+        let list_id = list_id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let added = tx.insert_addresses(customer, list_id, rows, now).await?;
-            addresses_changed!(tx, customer, list_id, added as i64);
+            let skipped = tx.insert_new_addresses(customer, list_id, rows, now).await?;
+            let added = (rows.len() - skipped.len()) as i64;
+            addresses_changed(&mut *tx, customer, list_id, added).await?;
             tx.commit().await?;
-            Ok(added)
+            Ok(skipped)
         })
     }
 
     /// Adds one address; `Duplicate` if it is already in the list.
-    pub async fn add_address(
+    async fn add_address(
         &self,
-        customer: i64,
-        list_id: i64,
+        customer: CustomerId,
+        list_id: ListId,
         a: &NewAddress,
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<AddressId> {
+        let list_id = list_id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
@@ -768,13 +1008,15 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(unique_as("address"))?;
-            addresses_changed!(tx, customer, list_id, 1i64);
+            addresses_changed(&mut *tx, customer, list_id, 1i64).await?;
             tx.commit().await?;
-            Ok(id)
+            Ok(AddressId(id))
         })
     }
 
-    pub async fn address(&self, customer: i64, id: i64) -> StoreResult<Option<Address>> {
+    async fn address(&self, customer: CustomerId, id: AddressId) -> StoreResult<Option<Address>> {
+        let id = id.get();
+        let customer = customer.get();
         let sql = format!("{}{}", ADDRESS_COLUMNS, " WHERE customer_id = $1 AND id = $2");
         let row = on_pool!(self, p => sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql))
             .bind(customer)
@@ -786,7 +1028,14 @@ impl Store {
 
     /// Applies 4.10; `NotFound` or `Duplicate` (the new address is already
     /// in the same list).
-    pub async fn update_address(&self, customer: i64, id: i64, c: &AddressChange) -> StoreResult<()> {
+    async fn update_address(
+        &self,
+        customer: CustomerId,
+        id: AddressId,
+        c: &AddressChange,
+    ) -> StoreResult<()> {
+        let id = id.get();
+        let customer = customer.get();
         let n = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query(
@@ -822,7 +1071,7 @@ impl Store {
             .map_err(unique_as("address"))?
             .rows_affected();
             if n == 1 {
-                addresses_changed!(tx, customer, 0i64, 0i64);
+                addresses_changed(&mut *tx, customer, 0i64, 0i64).await?;
             }
             tx.commit().await?;
             n
@@ -836,7 +1085,9 @@ impl Store {
 
     /// Deletes one address (no unsubscribe is logged, 4.11); false if the
     /// customer has no such address.
-    pub async fn delete_address(&self, customer: i64, id: i64) -> StoreResult<bool> {
+    async fn delete_address(&self, customer: CustomerId, id: AddressId) -> StoreResult<bool> {
+        let id = id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let list: Option<i64> = sqlx::query_scalar(
@@ -847,7 +1098,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(list) = list else { return Ok(false) };
-            addresses_changed!(tx, customer, list, -1i64);
+            addresses_changed(&mut *tx, customer, list, -1i64).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -855,7 +1106,9 @@ impl Store {
 
     /// Removes every address of a list (0: the unclassified ones); returns
     /// how many.
-    pub async fn empty_list(&self, customer: i64, list_id: i64) -> StoreResult<u64> {
+    async fn empty_list(&self, customer: CustomerId, list_id: ListId) -> StoreResult<u64> {
+        let list_id = list_id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query("DELETE FROM addresses WHERE customer_id = $1 AND list_id = $2")
@@ -864,7 +1117,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            addresses_changed!(tx, customer, list_id, -(n as i64));
+            addresses_changed(&mut *tx, customer, list_id, -(n as i64)).await?;
             tx.commit().await?;
             Ok(n)
         })
@@ -872,13 +1125,15 @@ impl Store {
 
     /// 4.13: adds the addresses not yet in the list and lifts the suppression
     /// of every address named (H-5); returns how many were added.
-    pub async fn subscribe(
+    async fn subscribe(
         &self,
-        customer: i64,
-        list_id: i64,
+        customer: CustomerId,
+        list_id: ListId,
         rows: &[NewAddress],
         now: i64,
     ) -> StoreResult<u64> {
+        let list_id = list_id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let added = tx.insert_addresses(customer, list_id, rows, now).await?;
@@ -889,7 +1144,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            addresses_changed!(tx, customer, list_id, added as i64);
+            addresses_changed(&mut *tx, customer, list_id, added as i64).await?;
             tx.commit().await?;
             Ok(added)
         })
@@ -898,14 +1153,16 @@ impl Store {
     /// 4.14 and the unsubscribe link: removes the addresses from the list,
     /// logs each one removed, and suppresses every address named (H-5);
     /// returns how many were removed.
-    pub async fn unsubscribe(
+    async fn unsubscribe(
         &self,
-        customer: i64,
-        list_id: i64,
+        customer: CustomerId,
+        list_id: ListId,
         emails: &[EmailAddress],
         reason: &str,
         now: i64,
     ) -> StoreResult<u64> {
+        let list_id = list_id.get();
+        let customer = customer.get();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut removed = 0u64;
@@ -940,14 +1197,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            addresses_changed!(tx, customer, list_id, -(removed as i64));
+            addresses_changed(&mut *tx, customer, list_id, -(removed as i64)).await?;
             tx.commit().await?;
             Ok(removed)
         })
     }
 
     /// Whether the customer's tasks must skip this address (H-5).
-    pub async fn is_suppressed(&self, customer: i64, email: &EmailAddress) -> StoreResult<bool> {
+    async fn is_suppressed(&self, customer: CustomerId, email: &EmailAddress) -> StoreResult<bool> {
+        let customer = customer.get();
         let n: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
             "SELECT customer_id FROM suppressions WHERE customer_id = $1 AND address_key = $2",
         )
@@ -958,8 +1216,31 @@ impl Store {
         Ok(n.is_some())
     }
 
+    /// Which of `keys` the customer has suppressed.
+    async fn suppressed_keys(&self, customer: CustomerId, keys: &[String]) -> StoreResult<Vec<String>> {
+        let customer = customer.get();
+        match self {
+            Store::Postgres(p) => Ok(sqlx::query_scalar::<_, String>(
+                "SELECT address_key FROM suppressions WHERE customer_id = $1 AND address_key = ANY($2)",
+            )
+            .bind(customer)
+            .bind(keys)
+            .fetch_all(p)
+            .await?),
+            Store::Sqlite(p) => Ok(sqlx::query_scalar::<_, String>(
+                "SELECT s.address_key FROM json_each($2) AS j CROSS JOIN suppressions AS s \
+                 WHERE s.customer_id = $1 AND s.address_key = j.value",
+            )
+            .bind(customer)
+            .bind(json_array(keys))
+            .fetch_all(p)
+            .await?),
+        }
+    }
+
     /// Changes whenever the customer's addresses change.
-    pub async fn address_version(&self, customer: i64) -> StoreResult<i64> {
+    async fn address_version(&self, customer: CustomerId) -> StoreResult<i64> {
+        let customer = customer.get();
         let v = on_pool!(self, p => sqlx::query_scalar::<_, i64>("SELECT address_version FROM customers WHERE id = $1")
             .bind(customer)
             .fetch_one(p)
@@ -967,39 +1248,120 @@ impl Store {
         Ok(v)
     }
 
-    /// Up to `limit` matching addresses in id order, from where `start` says.
-    pub async fn addresses(
+    async fn address_page(
         &self,
-        customer: i64,
+        customer: CustomerId,
+        filter: &AddressFilter,
+        start: Start,
+        limit: i64,
+    ) -> StoreResult<PageRead> {
+        let (sql, value) = addresses_sql(filter, start);
+        let (_, args) = filter_sql(filter, 4);
+        let leading = [customer.get(), value, limit];
+        let list = filter.list_id.filter(|l| *l != ListId(0));
+        match self {
+            // One read transaction, so the three agree.
+            Store::Sqlite(pool) => super::sqlite_readers(pool)?.with(|r| {
+                r.prepare("BEGIN")?.next_row()?;
+                let version = {
+                    let mut st = r.prepare(VERSION_SQL)?;
+                    st.bind_int(1, customer.get())?;
+                    if st.next_row()? { st.int(0) } else { 0 }
+                };
+                let list_found = match list {
+                    None => true,
+                    Some(l) => {
+                        let mut st = r.prepare(LIST_OF_CUSTOMER_SQL)?;
+                        st.bind_int(1, l.get())?;
+                        st.bind_int(2, customer.get())?;
+                        st.next_row()?
+                    }
+                };
+                let rows = if list_found {
+                    sqlite_address_rows(r, &sql, &leading, &args)?
+                } else {
+                    Vec::new()
+                };
+                r.prepare("COMMIT")?.next_row()?;
+                Ok(PageRead {
+                    list_found,
+                    version,
+                    rows,
+                })
+            }),
+            Store::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                let version: i64 = sqlx::query_scalar(VERSION_SQL)
+                    .bind(customer)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .unwrap_or(0);
+                let list_found = match list {
+                    None => true,
+                    Some(l) => sqlx::query_scalar::<_, i64>(LIST_OF_CUSTOMER_SQL)
+                        .bind(l)
+                        .bind(customer)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .is_some(),
+                };
+                let mut rows = Vec::new();
+                if list_found {
+                    let q = sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(leading[0])
+                        .bind(leading[1])
+                        .bind(leading[2]);
+                    rows = bind_filter!(q, &args)
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(Address::from)
+                        .collect();
+                }
+                Ok(PageRead {
+                    list_found,
+                    version,
+                    rows,
+                })
+            }
+        }
+    }
+
+    /// Up to `limit` matching addresses in id order, from where `start` says.
+    async fn addresses(
+        &self,
+        customer: CustomerId,
         filter: &AddressFilter,
         start: Start,
         limit: i64,
     ) -> StoreResult<Vec<Address>> {
-        let (where_sql, args) = filter_sql(filter);
-        let (tail, value) = match start {
-            Start::AtId(id) => (" AND id >= $2 ORDER BY id LIMIT $3", id),
-            Start::Skip(n) => (" ORDER BY id LIMIT $3 OFFSET $2", n),
-        };
-        let sql = format!("{ADDRESS_COLUMNS}{where_sql}{tail}");
+        let (sql, value) = addresses_sql(filter, start);
+        let (_, args) = filter_sql(filter, 4);
+        let leading = [customer.get(), value, limit];
+        if let Store::Sqlite(pool) = self {
+            return super::sqlite_readers(pool)?.with(|r| sqlite_address_rows(r, &sql, &leading, &args));
+        }
         let rows = on_pool!(self, p => {
             let q = sqlx::query_as::<_, AddressRow>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(customer)
-                .bind(value)
-                .bind(limit);
+                .bind(leading[0])
+                .bind(leading[1])
+                .bind(leading[2]);
             bind_filter!(q, &args).fetch_all(p).await
         })?;
         Ok(rows.into_iter().map(Address::from).collect())
     }
 
     /// The ids of up to `limit` matching addresses after `after_id`, in order.
-    pub async fn address_ids_after(
+    async fn address_ids_after(
         &self,
-        customer: i64,
+        customer: CustomerId,
         filter: &AddressFilter,
-        after_id: i64,
+        after_id: AddressId,
         limit: i64,
-    ) -> StoreResult<Vec<i64>> {
-        let (where_sql, args) = filter_sql(filter);
+    ) -> StoreResult<Vec<AddressId>> {
+        let after_id = after_id.get();
+        let customer = customer.get();
+        let (where_sql, args) = filter_sql(filter, 4);
         let sql = format!("SELECT id FROM addresses{where_sql} AND id > $2 ORDER BY id LIMIT $3");
         let ids = on_pool!(self, p => {
             let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone()))
@@ -1008,18 +1370,96 @@ impl Store {
                 .bind(limit);
             bind_filter!(q, &args).fetch_all(p).await
         })?;
-        Ok(ids)
+        Ok(ids.into_iter().map(AddressId).collect())
+    }
+
+    /// How many addresses match.
+    async fn address_count(&self, customer: CustomerId, filter: &AddressFilter) -> StoreResult<i64> {
+        let customer = customer.get();
+        let (where_sql, args) = filter_sql(filter, 2);
+        let sql = format!("SELECT count(*) FROM addresses{where_sql}");
+        let n = on_pool!(self, p => {
+            let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).bind(customer);
+            bind_filter!(q, &args).fetch_one(p).await
+        })?;
+        Ok(n)
+    }
+
+    async fn transfer_addresses(
+        &self,
+        customer: CustomerId,
+        ids: &[AddressId],
+        to: ListId,
+        how: Transfer,
+        now: i64,
+    ) -> StoreResult<Transferred> {
+        let (customer, to) = (customer.get(), to.get());
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut done = Transferred::default();
+            // Addresses that came into or left each list.
+            let mut deltas: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+            for id in ids {
+                let from: Option<i64> =
+                    sqlx::query_scalar("SELECT list_id FROM addresses WHERE customer_id = $1 AND id = $2")
+                        .bind(customer)
+                        .bind(id.get())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(from) = from else { continue };
+                if from == to {
+                    done.already += 1;
+                    continue;
+                }
+                let added = sqlx::query(
+                    "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, fullname, \
+                     var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
+                     SELECT customer_id, $3, $4, address, address_key, fullname, var1, var2, var3, var4, var5, \
+                     var6, var7, var8, var9, var10, sex, birthday, phone, area FROM addresses \
+                     WHERE customer_id = $1 AND id = $2 \
+                     ON CONFLICT (customer_id, list_id, address_key) DO NOTHING",
+                )
+                .bind(customer)
+                .bind(id.get())
+                .bind(to)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if added > 0 {
+                    done.added += 1;
+                    *deltas.entry(to).or_default() += 1;
+                } else {
+                    done.already += 1;
+                }
+                if how == Transfer::Move {
+                    sqlx::query("DELETE FROM addresses WHERE customer_id = $1 AND id = $2")
+                        .bind(customer)
+                        .bind(id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    *deltas.entry(from).or_default() -= 1;
+                }
+            }
+            for (list, delta) in deltas {
+                addresses_changed(&mut *tx, customer, list, delta).await?;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
     }
 
     /// Up to `limit` unsubscribes of a list after the (time, id) key, oldest first.
-    pub async fn unsubscribes_after(
+    async fn unsubscribes_after(
         &self,
-        customer: i64,
-        list_id: i64,
+        customer: CustomerId,
+        list_id: ListId,
         after: (i64, i64),
         limit: i64,
     ) -> StoreResult<Vec<Unsubscribe>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, Unsubscribe>(
+        let list_id = list_id.get();
+        let customer = customer.get();
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, i64, String)>(
             "SELECT id, at, address FROM unsubscribes WHERE customer_id = $1 AND list_id = $2 \
              AND (at > $3 OR (at = $3 AND id > $4)) ORDER BY at, id LIMIT $5",
         )
@@ -1030,19 +1470,28 @@ impl Store {
         .bind(limit)
         .fetch_all(p)
         .await)?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, address)| Unsubscribe { id, at, address })
+            .collect())
     }
 
     /// Queues an import of a stored file.
-    pub async fn create_import_job(&self, customer: i64, job: &NewImport<'_>, now: i64) -> StoreResult<i64> {
+    async fn create_import_job(
+        &self,
+        customer: CustomerId,
+        job: &NewImport<'_>,
+        now: i64,
+    ) -> StoreResult<ImportId> {
+        let customer = customer.get();
         let id = self
             .insert_id(
                 "INSERT INTO import_jobs (customer_id, list_id, file_id, file_name, encoding, state, size, created_at) \
                  VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id",
                 &[
                     Arg::Int(customer),
-                    Arg::Int(job.list_id),
-                    Arg::Int(job.file_id),
+                    Arg::Int(job.list_id.get()),
+                    Arg::Int(job.file_id.get()),
                     Arg::Text(job.file_name),
                     Arg::Text(job.encoding.as_str()),
                     Arg::Int(job.size),
@@ -1050,52 +1499,25 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(id)
+        Ok(ImportId(id))
     }
 
-    /// Takes the oldest import job that is queued, or running under an
-    /// expired lease (its worker died), and leases it until `lease_until`.
-    pub async fn claim_import_job(&self, now: i64, lease_until: i64) -> StoreResult<Option<ImportJob>> {
-        let pick = match self {
-            Store::Sqlite(_) => {
-                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
-                 AND lease_until < $1 ORDER BY id LIMIT 1"
-            }
-            Store::Postgres(_) => {
-                "SELECT id FROM import_jobs WHERE state IN ('queued', 'running') \
-                 AND lease_until < $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-            }
-        };
-        let claimed: Option<i64> = on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let id: Option<i64> = sqlx::query_scalar(pick).bind(now).fetch_optional(&mut *tx).await?;
-            if let Some(id) = id {
-                sqlx::query("UPDATE import_jobs SET state = 'running', lease_until = $1 WHERE id = $2")
-                    .bind(lease_until)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            id
-        });
-        match claimed {
-            Some(id) => self.import_job(id).await,
-            None => Ok(None),
-        }
-    }
-
-    pub async fn import_job(&self, id: i64) -> StoreResult<Option<ImportJob>> {
-        let sql = format!("{}{}", IMPORT_COLUMNS, " WHERE id = $1");
+    async fn import_job(&self, customer: Option<CustomerId>, id: ImportId) -> StoreResult<Option<ImportJob>> {
+        let sql = format!(
+            "{}{}",
+            IMPORT_COLUMNS, " WHERE id = $1 AND ($2 IS NULL OR customer_id = $2)"
+        );
         let row = on_pool!(self, p => sqlx::query_as::<_, ImportRow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
+            .bind(customer)
             .fetch_optional(p)
             .await)?;
         Ok(row.map(ImportJob::from))
     }
 
     /// Import jobs, newest first; all customers' when `customer` is `None`.
-    pub async fn import_jobs(&self, customer: Option<i64>) -> StoreResult<Vec<ImportJob>> {
+    async fn import_jobs(&self, customer: Option<CustomerId>) -> StoreResult<Vec<ImportJob>> {
+        let customer = customer.map(CustomerId::get);
         let rows = match customer {
             Some(c) => {
                 let sql = format!("{}{}", IMPORT_COLUMNS, " WHERE customer_id = $1 ORDER BY id DESC");
@@ -1107,99 +1529,5 @@ impl Store {
             }
         };
         Ok(rows.into_iter().map(ImportJob::from).collect())
-    }
-
-    /// Stores one batch of an import with the job's progress, in one
-    /// transaction: a batch is either wholly done or not at all. Returns how
-    /// many addresses were added, or `None` when the job's list is gone (the
-    /// job has then failed).
-    pub async fn import_batch(
-        &self,
-        job: &ImportJob,
-        rows: &PackedAddresses,
-        progress: ImportProgress,
-        now: i64,
-        lease_until: i64,
-    ) -> StoreResult<Option<u64>> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if matches!(self, Store::Postgres(_)) {
-                // The batch's rows and the job's offset commit together, so a
-                // commit lost in a server crash is only read and imported again:
-                // no need to wait for its WAL flush (SQLite's synchronous=NORMAL
-                // makes the same trade).
-                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-            }
-            let list_ok = job.list_id == 0
-                || sqlx::query_scalar::<_, i64>("SELECT id FROM lists WHERE id = $1 AND customer_id = $2")
-                    .bind(job.list_id)
-                    .bind(job.customer_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-            if !list_ok {
-                sqlx::query("UPDATE import_jobs SET state = 'failed', error = 'the list was deleted', \
-                     finished_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(job.id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                return Ok(None);
-            }
-            let added = tx.import_addresses(job.customer_id, job.list_id, rows, now).await?;
-            addresses_changed!(tx, job.customer_id, job.list_id, added as i64);
-            let duplicate = progress.duplicate + rows.count() as i64 - added as i64;
-            sqlx::query(
-                "UPDATE import_jobs SET offset_done = $1, lines_done = lines_done + $2, added = added + $3, \
-                 invalid = invalid + $4, duplicate = duplicate + $5, lease_until = $6, \
-                 state = CASE WHEN $7 THEN 'done' ELSE 'running' END, \
-                 finished_at = CASE WHEN $7 THEN $8 ELSE NULL END WHERE id = $9",
-            )
-            .bind(progress.offset)
-            .bind(progress.lines)
-            .bind(added as i64)
-            .bind(progress.invalid)
-            .bind(duplicate)
-            .bind(lease_until)
-            .bind(progress.finished)
-            .bind(now)
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Some(added))
-        })
-    }
-
-    /// Gives a running job back (on shutdown), so the next start resumes it
-    /// at once instead of after its lease.
-    pub async fn release_import(&self, job_id: i64) -> StoreResult<()> {
-        self.write(
-            "UPDATE import_jobs SET lease_until = 0 WHERE id = $1 AND state = 'running'",
-            &[Arg::Int(job_id)],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Ends a job that cannot go on.
-    pub async fn fail_import(&self, job_id: i64, error: &str, now: i64) -> StoreResult<()> {
-        self.write(
-            "UPDATE import_jobs SET state = 'failed', error = $1, finished_at = $2 WHERE id = $3",
-            &[Arg::Text(error), Arg::Int(now), Arg::Int(job_id)],
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Forgets the file of a finished job (its bytes are deleted by the caller).
-    pub async fn detach_import_file(&self, job_id: i64) -> StoreResult<()> {
-        self.write(
-            "UPDATE import_jobs SET file_id = NULL WHERE id = $1",
-            &[Arg::Int(job_id)],
-        )
-        .await?;
-        Ok(())
     }
 }

@@ -5,14 +5,19 @@
 
 mod accounts;
 mod bounces;
-mod console;
+mod caps;
+mod conn;
+mod credits;
 mod deliveries;
 mod files;
+mod ids;
+mod limits;
 mod lists;
-mod pages;
 mod reports;
 mod senders;
+mod sessions;
 mod sqlite_rows;
+mod suppressions;
 mod tasks;
 mod templates;
 mod tracking;
@@ -30,21 +35,9 @@ use sqlx::{Database, Transaction};
 
 use crate::config::DatabaseUrl;
 
-pub use accounts::{NewCustomer, StoredCredential};
 pub use bounces::Applied;
-pub use console::{CustomerRow, DayFigures, ProviderFigures, Session};
 pub use deliveries::{Claimed, Outcome};
 pub use files::{FileCursor, Files};
-pub use lists::{
-    AddressChange, AddressFilter, ImportJob, ImportProgress, ImportState, ListChange, NewImport, Start,
-    Unsubscribe,
-};
-pub use pages::Pages;
-pub use reports::{DayStatistic, FailFilter, FailedRecipient, TaskDay};
-pub use senders::{Mailbox, MailboxScope, SenderDomain, StoredDkimKey};
-pub use tasks::{Task, TaskFilter, TaskRefusal};
-pub use templates::{AttachOutcome, Attachment, NewAttachment, NewTemplate, Template, TemplateChange};
-pub use tracking::{ClickRecord, DeliveryOwner, Hit, LinkStat, TaskTracking, TrackFilter, TrackedRecipient};
 
 #[derive(Clone)]
 pub enum Store {
@@ -63,56 +56,6 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
-
-/// One credit-ledger row (every change to credits is one), on the caller's
-/// transaction.
-macro_rules! ledger_row {
-    ($tx:expr, $customer:expr, $now:expr, $kind:expr, $amount:expr, $balance:expr, $task:expr, $reason:expr) => {
-        sqlx::query(
-            "INSERT INTO credit_ledger (customer_id, at, kind, amount, balance, task_id, reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind($customer)
-        .bind($now)
-        .bind($kind.as_str())
-        .bind($amount as i64)
-        .bind($balance)
-        .bind($task)
-        .bind($reason)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-pub(crate) use ledger_row;
-
-/// Takes (`delta` > 0) or gives back (`delta` < 0) credits of an all-type
-/// service for a task, with its ledger row; a take larger than what is
-/// available is refused (`quota`). Runs on the caller's transaction.
-macro_rules! move_credits {
-    ($tx:expr, $customer:expr, $task:expr, $delta:expr, $now:expr, $reason:expr) => {{
-        let delta: i64 = $delta;
-        if delta != 0 {
-            let balance: Option<i64> = sqlx::query_scalar(
-                "UPDATE services SET qty_available = qty_available - $1 \
-                 WHERE customer_id = $2 AND qty_available - $1 >= 0 RETURNING qty_available",
-            )
-            .bind(delta)
-            .bind($customer)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let Some(balance) = balance else {
-                return Err($crate::store::TaskRefusal::Quota.into());
-            };
-            let kind = if delta > 0 {
-                $crate::domain::accounts::LedgerKind::PreDeduct
-            } else {
-                $crate::domain::accounts::LedgerKind::Refund
-            };
-            $crate::store::ledger_row!($tx, $customer, $now, kind, -delta, balance, Some($task), $reason);
-        }
-    }};
-}
-pub(crate) use move_credits;
 
 /// A write transaction. Every write goes through one. On SQLite it takes
 /// the write lock up front (`BEGIN IMMEDIATE`: a deferred one fails under
@@ -214,6 +157,22 @@ fn sqlite_queue(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
         .clone()
 }
 
+/// The read-only connections of a SQLite database file
+/// ([`sqlite_rows::Readers`]), kept until the store closes.
+pub(crate) fn sqlite_readers(pool: &SqlitePool) -> StoreResult<Arc<sqlite_rows::Readers>> {
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut readers = READERS.lock().expect("readers lock");
+    if let Some(r) = readers.get(&file) {
+        return Ok(r.clone());
+    }
+    let r = Arc::new(sqlite_rows::Readers::new(&file)?);
+    readers.insert(file, r.clone());
+    Ok(r)
+}
+
+static READERS: LazyLock<Mutex<HashMap<PathBuf, Arc<sqlite_rows::Readers>>>> =
+    LazyLock::new(Default::default);
+
 impl WritePool for SqlitePool {
     type Db = sqlx::Sqlite;
     async fn begin_write(&self) -> Result<WriteTx<sqlx::Sqlite>, sqlx::Error> {
@@ -236,53 +195,47 @@ impl WritePool for PgPool {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A unique key is taken; the string names what was duplicated.
-    #[error("{0} already exists")]
-    Duplicate(&'static str),
-    /// A referenced row does not exist; the string names what was missing.
-    #[error("unknown {0}")]
-    NotFound(&'static str),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("{0}")]
-    Other(String),
-}
+pub use crate::domain::storage::{Refusal, StoreError, StoreResult};
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl StoreError {
-    /// Whether the same call may succeed later unchanged: the database went
-    /// away (a PostgreSQL restart, a network cut), was busy, or its disk was
-    /// full. A writer that must not lose what it holds waits and retries.
-    pub fn is_transient(&self) -> bool {
-        let StoreError::Db(e) = self else {
-            return false;
-        };
-        match e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Database(d) => {
-                let code = d.code().unwrap_or_default();
-                match code.parse::<i32>() {
-                    // SQLite's result codes, extended ones carrying the primary
-                    // in their low byte: BUSY, LOCKED, IOERR, FULL.
-                    Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13),
-                    // PostgreSQL's SQLSTATE: connection exceptions, resources
-                    // (disk full), shutdowns, serialization failures.
-                    Err(_) => ["08", "53", "57P", "40"].iter().any(|c| code.starts_with(c)),
-                }
-            }
-            _ => false,
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        if is_transient(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Failed(e.to_string())
         }
     }
+}
+
+/// Whether a driver error may go away by itself: the database went away,
+/// was busy, or its disk was full.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            match code.parse::<i32>() {
+                Ok(n) => sqlite_code_is_transient(n),
+                // PostgreSQL's SQLSTATE: connection exceptions, resources
+                // (disk full), shutdowns, serialization failures.
+                Err(_) => ["08", "53", "57P", "40"].iter().any(|c| code.starts_with(c)),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's result codes, extended ones carrying the primary in their low
+/// byte: BUSY, LOCKED, IOERR, FULL.
+pub(crate) fn sqlite_code_is_transient(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 10 | 13)
 }
 
 /// Turns a unique-index violation into [`StoreError::Duplicate`].
 pub(crate) fn unique_as(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what),
-        _ => StoreError::Db(e),
+        _ => StoreError::from(e),
     }
 }
 
@@ -307,8 +260,9 @@ impl Store {
         let store = match url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Failed(format!("cannot create {}: {e}", parent.display()))
+                    })?;
                 }
                 sqlite_rows::configure_once();
                 let opts = sqlite_options(path);
@@ -340,7 +294,7 @@ impl Store {
             Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
             Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         };
-        result.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+        result.map_err(|e| StoreError::Failed(format!("migration failed: {e}")))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -356,6 +310,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Store::Sqlite(p) = self {
+            let file = p.connect_options().get_filename().to_path_buf();
+            READERS.lock().expect("readers lock").remove(&file);
+        }
         on_pool!(self, p => p.close().await)
     }
 
@@ -382,7 +340,7 @@ impl Store {
         .await?;
         self.setting(key)
             .await?
-            .ok_or_else(|| StoreError::Other(format!("setting {key} vanished")))
+            .ok_or_else(|| StoreError::Failed(format!("setting {key} vanished")))
     }
 }
 

@@ -4,18 +4,12 @@
 use sqlx::FromRow;
 
 use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool, unique_as};
-use crate::domain::senders::{DomainName, MailboxAddress, Owner};
-use crate::mail::dkim::DkimAlgorithm;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SenderDomain {
-    pub id: i64,
-    pub owner: Owner,
-    /// A-labels, lower case.
-    pub domain: String,
-    /// 'remote' sending through the customer's server: host, port, TLS.
-    pub relay: Option<(String, u16, bool)>,
-}
+use crate::domain::ids::{CustomerId, DomainId, MailboxId};
+use crate::domain::senders::dkim::DkimAlgorithm;
+use crate::domain::senders::{
+    CapTarget, DailyCap, DomainName, Mailbox, MailboxAddress, MailboxScope, Owner, SenderDomain,
+    SenderStorage, StoredDkimKey,
+};
 
 #[derive(FromRow)]
 struct DomainRow {
@@ -30,7 +24,7 @@ struct DomainRow {
 impl From<DomainRow> for SenderDomain {
     fn from(r: DomainRow) -> SenderDomain {
         SenderDomain {
-            id: r.id,
+            id: DomainId(r.id),
             owner: Owner::from_stored(r.customer_id),
             domain: r.domain,
             relay: match (r.relay_host, r.relay_port) {
@@ -47,32 +41,12 @@ macro_rules! select_domain {
     };
 }
 
-/// A DKIM key as stored: the private key sealed.
-#[derive(Clone)]
-pub struct StoredDkimKey {
-    pub algorithm: DkimAlgorithm,
-    pub selector: String,
-    pub sealed_private: Vec<u8>,
-    pub public_base64: String,
-}
-
 #[derive(FromRow)]
 struct DkimRow {
     algorithm: String,
     selector: String,
     private_key: Vec<u8>,
     public_key: String,
-}
-
-/// A mailbox, without its password.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mailbox {
-    pub id: i64,
-    pub domain_id: i64,
-    pub domain: String,
-    pub owner: Owner,
-    pub local_part: String,
-    pub address: String,
 }
 
 #[derive(FromRow)]
@@ -88,8 +62,8 @@ struct MailboxRow {
 impl From<MailboxRow> for Mailbox {
     fn from(r: MailboxRow) -> Mailbox {
         Mailbox {
-            id: r.id,
-            domain_id: r.domain_id,
+            id: MailboxId(r.id),
+            domain_id: DomainId(r.domain_id),
             domain: r.domain,
             owner: Owner::from_stored(r.customer_id),
             local_part: r.local_part,
@@ -105,35 +79,25 @@ macro_rules! select_mailbox {
     };
 }
 
-/// Whose mailboxes of a domain a list shows.
-#[derive(Clone, Copy, Debug)]
-pub enum MailboxScope {
-    /// A customer's own and the platform's shared ones (F.3 "available").
-    AvailableTo(i64),
-    /// Exactly one owner's.
-    OwnedBy(Owner),
-    All,
-}
-
 /// `LIMIT`/`OFFSET` of an unpaged list.
 const NO_LIMIT: (i64, i64) = (i64::MAX, 0);
 
-impl Store {
+impl SenderStorage for Store {
     /// Adds a domain with its DKIM keys; `Duplicate("domain")` if any
     /// customer (or the platform) has it already.
-    pub async fn create_domain(
+    async fn create_domain(
         &self,
         owner: Owner,
         domain: &DomainName,
         keys: &[StoredDkimKey],
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<DomainId> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO sender_domains (customer_id, domain, created_at) VALUES ($1, $2, $3) RETURNING id",
             )
-            .bind(owner.customer_id())
+            .bind(owner.customer_id().map(CustomerId::get))
             .bind(domain.as_str())
             .bind(now)
             .fetch_one(&mut *tx)
@@ -154,11 +118,11 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            Ok(id)
+            Ok(DomainId(id))
         })
     }
 
-    pub async fn domain(&self, domain: &DomainName) -> StoreResult<Option<SenderDomain>> {
+    async fn domain(&self, domain: &DomainName) -> StoreResult<Option<SenderDomain>> {
         let row = on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(select_domain!(), "WHERE domain = $1"))
             .bind(domain.as_str())
             .fetch_optional(p)
@@ -168,14 +132,14 @@ impl Store {
 
     /// The domains `owner` may use (its own and the system's), or every
     /// domain; by owner (the platform first), then name (7.1, D-12).
-    pub async fn domains(&self, visible_to: Option<Owner>) -> StoreResult<Vec<SenderDomain>> {
+    async fn domains(&self, visible_to: Option<Owner>) -> StoreResult<Vec<SenderDomain>> {
         let rows = match visible_to {
             Some(owner) => on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(
                 select_domain!(),
                 "WHERE customer_id IS NOT DISTINCT FROM $1 OR customer_id IS NULL \
                  ORDER BY COALESCE(customer_id, 0), domain"
             ))
-            .bind(owner.customer_id())
+            .bind(owner.customer_id().map(CustomerId::get))
             .fetch_all(p)
             .await)?,
             None => on_pool!(self, p => sqlx::query_as::<_, DomainRow>(concat!(
@@ -190,11 +154,14 @@ impl Store {
 
     /// Deletes a domain of `owner` with its keys and mailboxes; false if
     /// `owner` has no such domain.
-    pub async fn delete_domain(&self, owner: Owner, domain: &DomainName) -> StoreResult<bool> {
+    async fn delete_domain(&self, owner: Owner, domain: &DomainName) -> StoreResult<bool> {
         let gone = self
             .write(
                 "DELETE FROM sender_domains WHERE domain = $1 AND customer_id IS NOT DISTINCT FROM $2",
-                &[Arg::Text(domain.as_str()), Arg::OptInt(owner.customer_id())],
+                &[
+                    Arg::Text(domain.as_str()),
+                    Arg::OptInt(owner.customer_id().map(CustomerId::get)),
+                ],
             )
             .await?;
         Ok(gone == 1)
@@ -202,7 +169,7 @@ impl Store {
 
     /// Sets (or, with `None`, clears) the server 'remote' sending goes
     /// through; false if there is no such domain.
-    pub async fn set_domain_relay(
+    async fn set_domain_relay(
         &self,
         domain: &DomainName,
         relay: Option<(&str, u16, bool)>,
@@ -222,19 +189,19 @@ impl Store {
     }
 
     /// A domain's DKIM keys, RSA first.
-    pub async fn dkim_keys(&self, domain_id: i64) -> StoreResult<Vec<StoredDkimKey>> {
+    async fn dkim_keys(&self, domain: DomainId) -> StoreResult<Vec<StoredDkimKey>> {
         let rows = on_pool!(self, p => sqlx::query_as::<_, DkimRow>(
             "SELECT algorithm, selector, private_key, public_key FROM dkim_keys WHERE domain_id = $1 \
              ORDER BY CASE algorithm WHEN 'rsa' THEN 0 ELSE 1 END, id",
         )
-        .bind(domain_id)
+        .bind(domain.get())
         .fetch_all(p)
         .await)?;
         rows.into_iter()
             .map(|r| {
                 Ok(StoredDkimKey {
                     algorithm: DkimAlgorithm::parse(&r.algorithm).ok_or_else(|| {
-                        StoreError::Other(format!("unknown DKIM algorithm {}", r.algorithm))
+                        StoreError::Failed(format!("unknown DKIM algorithm {}", r.algorithm))
                     })?,
                     selector: r.selector,
                     sealed_private: r.private_key,
@@ -245,21 +212,21 @@ impl Store {
     }
 
     /// Adds a mailbox; `Duplicate("mailbox")` if the address exists anywhere.
-    pub async fn create_mailbox(
+    async fn create_mailbox(
         &self,
-        domain_id: i64,
+        domain: DomainId,
         owner: Owner,
         address: &MailboxAddress,
         sealed_password: &[u8],
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<MailboxId> {
         let id = self
             .insert_id(
                 "INSERT INTO mailboxes (domain_id, customer_id, local_part, address, address_key, password, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
                 &[
-                    Arg::Int(domain_id),
-                    Arg::OptInt(owner.customer_id()),
+                    Arg::Int(domain.get()),
+                    Arg::OptInt(owner.customer_id().map(CustomerId::get)),
                     Arg::Text(&address.local_part),
                     Arg::Text(&address.address()),
                     Arg::Text(&address.key()),
@@ -269,10 +236,10 @@ impl Store {
             )
             .await
             .map_err(unique_as("mailbox"))?;
-        Ok(id)
+        Ok(MailboxId(id))
     }
 
-    pub async fn mailbox(&self, address: &MailboxAddress) -> StoreResult<Option<Mailbox>> {
+    async fn mailbox(&self, address: &MailboxAddress) -> StoreResult<Option<Mailbox>> {
         let row = on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(select_mailbox!(), "WHERE m.address_key = $1"))
             .bind(address.key())
             .fetch_optional(p)
@@ -282,13 +249,14 @@ impl Store {
 
     /// The mailboxes of a domain in `scope`, ordered by address (D-12);
     /// `page` is (limit, offset).
-    pub async fn mailboxes(
+    async fn mailboxes(
         &self,
-        domain_id: i64,
+        domain: DomainId,
         scope: MailboxScope,
         page: Option<(i64, i64)>,
     ) -> StoreResult<Vec<Mailbox>> {
         let (limit, offset) = page.unwrap_or(NO_LIMIT);
+        let domain_id = domain.get();
         let rows = match scope {
             MailboxScope::AvailableTo(customer_id) => {
                 on_pool!(self, p => sqlx::query_as::<_, MailboxRow>(concat!(
@@ -297,7 +265,7 @@ impl Store {
                  ORDER BY m.address_key LIMIT $3 OFFSET $4"
             ))
             .bind(domain_id)
-            .bind(customer_id)
+            .bind(customer_id.get())
             .bind(limit)
             .bind(offset)
             .fetch_all(p)
@@ -309,7 +277,7 @@ impl Store {
                  ORDER BY m.address_key LIMIT $3 OFFSET $4"
             ))
             .bind(domain_id)
-            .bind(owner.customer_id())
+            .bind(owner.customer_id().map(CustomerId::get))
             .bind(limit)
             .bind(offset)
             .fetch_all(p)
@@ -327,27 +295,32 @@ impl Store {
         Ok(rows.into_iter().map(Mailbox::from).collect())
     }
 
-    pub async fn set_mailbox_password(&self, id: i64, sealed_password: &[u8], now: i64) -> StoreResult<bool> {
+    async fn set_mailbox_password(
+        &self,
+        id: MailboxId,
+        sealed_password: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
         let done = self
             .write(
                 "UPDATE mailboxes SET password = $1, updated_at = $2 WHERE id = $3",
-                &[Arg::Bytes(sealed_password), Arg::Int(now), Arg::Int(id)],
+                &[Arg::Bytes(sealed_password), Arg::Int(now), Arg::Int(id.get())],
             )
             .await?;
         Ok(done == 1)
     }
 
-    pub async fn delete_mailbox(&self, id: i64) -> StoreResult<bool> {
+    async fn delete_mailbox(&self, id: MailboxId) -> StoreResult<bool> {
         let gone = self
-            .write("DELETE FROM mailboxes WHERE id = $1", &[Arg::Int(id)])
+            .write("DELETE FROM mailboxes WHERE id = $1", &[Arg::Int(id.get())])
             .await?;
         Ok(gone == 1)
     }
 
     /// A mailbox's sealed password, for the delivery that logs in with it.
-    pub async fn sealed_mailbox_password(&self, mailbox_id: i64) -> StoreResult<Option<Vec<u8>>> {
+    async fn sealed_mailbox_password(&self, id: MailboxId) -> StoreResult<Option<Vec<u8>>> {
         let sealed = on_pool!(self, p => sqlx::query_scalar::<_, Vec<u8>>("SELECT password FROM mailboxes WHERE id = $1")
-            .bind(mailbox_id)
+            .bind(id.get())
             .fetch_optional(p)
             .await)?;
         Ok(sealed)
@@ -355,11 +328,11 @@ impl Store {
 
     /// Whether a task waiting, on hold, sending or paused uses the domain or
     /// one of its mailboxes as sender (7.3 `in_use`).
-    pub async fn domain_in_use(&self, domain_id: i64) -> StoreResult<bool> {
+    async fn domain_in_use(&self, domain: DomainId) -> StoreResult<bool> {
         let Some(domain) = on_pool!(self, p => sqlx::query_scalar::<_, String>(
             "SELECT domain FROM sender_domains WHERE id = $1",
         )
-        .bind(domain_id)
+        .bind(domain.get())
         .fetch_optional(p)
         .await)?
         else {
@@ -376,11 +349,11 @@ impl Store {
     }
 
     /// Whether such a task has the mailbox as its single sender (7.6 `in_use`).
-    pub async fn mailbox_in_use(&self, mailbox_id: i64) -> StoreResult<bool> {
+    async fn mailbox_in_use(&self, id: MailboxId) -> StoreResult<bool> {
         let Some(address) = on_pool!(self, p => sqlx::query_scalar::<_, String>(
             "SELECT address FROM mailboxes WHERE id = $1",
         )
-        .bind(mailbox_id)
+        .bind(id.get())
         .fetch_optional(p)
         .await)?
         else {
@@ -388,5 +361,25 @@ impl Store {
         };
         self.held_by_task("acct_address = $2", -1, &Arg::Text(&address))
             .await
+    }
+
+    async fn caps(&self) -> StoreResult<Vec<(CapTarget, DailyCap)>> {
+        self.all_caps().await
+    }
+
+    async fn set_cap(&self, target: CapTarget, cap: &DailyCap) -> StoreResult<()> {
+        self.write_cap(target, cap).await
+    }
+
+    async fn cap_usage(&self, day: &str) -> StoreResult<Vec<(CapTarget, i64)>> {
+        self.usage_of_day(day).await
+    }
+
+    async fn take_allowance(&self, takes: &[(CapTarget, i64)], day: &str) -> StoreResult<bool> {
+        self.count_against_caps(takes, day).await
+    }
+
+    async fn give_allowance(&self, targets: &[CapTarget], day: &str) -> StoreResult<()> {
+        self.uncount_from_caps(targets, day).await
     }
 }

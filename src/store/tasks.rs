@@ -4,42 +4,15 @@
 
 use sqlx::FromRow;
 
-use super::{Arg, Store, StoreError, StoreResult, WritePool, bind_args, move_credits, on_pool};
-use crate::domain::tasks::{Intervention, SendStatus, SenderSelection};
-
-/// A task as stored, with the names of its template and list.
-#[derive(Clone, Debug)]
-pub struct Task {
-    pub id: i64,
-    pub customer_id: i64,
-    pub ident: String,
-    pub tpl_id: i64,
-    pub tpl_name: String,
-    pub list_id: i64,
-    pub list_name: String,
-    pub sender: SenderSelection,
-    pub sender_name: String,
-    pub replyto: String,
-    pub send_qty: i64,
-    pub send_qty_start: i64,
-    pub send_qty_remak: i64,
-    pub send_time: i64,
-    pub time_start: Option<i64>,
-    pub time_end: Option<i64>,
-    pub status: SendStatus,
-    pub track_status: i64,
-    pub subs_link: bool,
-    pub track_domain: String,
-    pub addr_type: i64,
-    pub reserved: i64,
-    /// Paused by the platform because the service became unusable (H-3),
-    /// not by the user: it resumes by itself.
-    pub service_paused: bool,
-    pub recipients: i64,
-    pub sent_count: i64,
-    pub error_count: i64,
-    pub skipped_count: i64,
-}
+use super::conn::Conn;
+use super::credits::move_credits;
+use super::{Arg, Refusal, Store, StoreError, StoreResult, WritePool, bind_args, on_pool};
+use crate::domain::ids::{CustomerId, ListId, TaskId, TemplateId};
+use crate::domain::senders::DAILY_CAP;
+use crate::domain::tasks::{
+    Guard, GuardFigures, GuardPause, Intervention, SendStatus, SenderSelection, Task, TaskFilter, TaskStorage,
+};
+use crate::domain::templates::FooterLanguage;
 
 #[derive(FromRow)]
 struct TaskRow {
@@ -72,17 +45,23 @@ struct TaskRow {
     sent_count: i64,
     error_count: i64,
     skipped_count: i64,
+    pause_reason: String,
+    pause_outcomes: i64,
+    pause_count: i64,
+    pause_limit: String,
+    paused_at: Option<i64>,
+    footer_language: String,
 }
 
 impl From<TaskRow> for Task {
     fn from(r: TaskRow) -> Task {
         Task {
-            id: r.id,
-            customer_id: r.customer_id,
+            id: TaskId(r.id),
+            customer_id: CustomerId(r.customer_id),
             ident: r.ident,
-            tpl_id: r.tpl_id,
+            tpl_id: TemplateId(r.tpl_id),
             tpl_name: r.tpl_name.unwrap_or_default(),
-            list_id: r.list_id,
+            list_id: ListId(r.list_id),
             list_name: r.list_name.unwrap_or_default(),
             sender: SenderSelection::from_stored(&r.acct_type, &r.acct_domain, &r.acct_address),
             sender_name: r.sender_name,
@@ -104,6 +83,16 @@ impl From<TaskRow> for Task {
             sent_count: r.sent_count,
             error_count: r.error_count,
             skipped_count: r.skipped_count,
+            guard_pause: Guard::parse(&r.pause_reason).map(|guard| GuardPause {
+                guard,
+                outcomes: r.pause_outcomes,
+                count: r.pause_count,
+                limit: r.pause_limit,
+                at: r.paused_at.unwrap_or(0),
+            }),
+            // A value the column's check let through that this release
+            // does not know is `auto`.
+            footer_language: FooterLanguage::parse(&r.footer_language).unwrap_or_default(),
         }
     }
 }
@@ -113,209 +102,126 @@ macro_rules! select_task {
         "SELECT t.id, t.customer_id, t.ident, t.tpl_id, tp.name AS tpl_name, t.list_id, l.subject AS list_name, \
          t.acct_type, t.acct_domain, t.acct_address, t.sender_name, t.replyto, t.send_qty, t.send_qty_start, \
          t.send_qty_remak, t.send_time, t.time_start, t.time_end, t.send_status, t.track_status, t.subs_link, \
-         t.track_domain, t.addr_type, t.reserved, t.service_paused, t.recipients, t.sent_count, t.error_count, t.skipped_count \
+         t.track_domain, t.addr_type, t.reserved, t.service_paused, t.recipients, t.sent_count, t.error_count, t.skipped_count, \
+         t.pause_reason, t.pause_outcomes, t.pause_count, t.pause_limit, t.paused_at, t.footer_language \
          FROM tasks t LEFT JOIN templates tp ON tp.id = t.tpl_id LEFT JOIN lists l ON l.id = t.list_id "
     };
 }
 
-/// Which of a customer's tasks a listing shows (6.1, 2.1).
-#[derive(Clone, Debug, Default)]
-pub struct TaskFilter {
-    pub id: Option<i64>,
-    pub ident: Option<String>,
-    /// Send time within [from, to).
-    pub send_between: Option<(i64, i64)>,
-    pub statuses: Option<Vec<SendStatus>>,
-    /// (limit, offset)
-    pub page: Option<(i64, i64)>,
-}
-
-/// Why a task write was refused inside its transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskRefusal {
-    NotFound,
-    State,
-    Quota,
-}
-
-impl From<TaskRefusal> for StoreError {
-    fn from(r: TaskRefusal) -> StoreError {
-        match r {
-            TaskRefusal::NotFound => StoreError::NotFound("task"),
-            TaskRefusal::State => StoreError::Other("state".into()),
-            TaskRefusal::Quota => StoreError::Other("quota".into()),
-        }
-    }
-}
-
-/// Writes every editable column of a task. Runs on the caller's transaction.
-macro_rules! write_task {
-    ($tx:expr, $t:expr, $now:expr) => {{
-        let t: &Task = $t;
-        sqlx::query(
-            "UPDATE tasks SET tpl_id = $1, list_id = $2, acct_type = $3, acct_domain = $4, acct_address = $5, \
-             sender_name = $6, replyto = $7, send_qty = $8, send_qty_start = $9, send_qty_remak = $10, \
-             send_time = $11, send_status = $12, track_status = $13, subs_link = $14, track_domain = $15, \
-             reserved = $16, updated_at = $17 WHERE id = $18",
-        )
-        .bind(t.tpl_id)
-        .bind(t.list_id)
-        .bind(t.sender.acct_type())
-        .bind(t.sender.domain())
-        .bind(t.sender.address())
-        .bind(&t.sender_name)
-        .bind(&t.replyto)
-        .bind(t.send_qty)
-        .bind(t.send_qty_start)
-        .bind(t.send_qty_remak)
-        .bind(t.send_time)
-        .bind(t.status.code())
-        .bind(t.track_status)
-        .bind(t.subs_link)
-        .bind(&t.track_domain)
-        .bind(t.reserved)
-        .bind($now)
-        .bind(t.id)
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
+const TASK_OF_CUSTOMER: &str = concat!(
+    select_task!(),
+    "WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL"
+);
+const TASK_OF_CUSTOMER_LOCKED: &str = concat!(
+    select_task!(),
+    "WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL FOR UPDATE OF t"
+);
 
 /// One of the customer's tasks, not deleted, read on the caller's
 /// transaction and locked for the rest of it (PostgreSQL; SQLite's write
-/// transaction holds the lock already); `NotFound` when there is none.
-macro_rules! locked_task {
-    ($store:expr, $tx:expr, $customer:expr, $id:expr) => {{
-        let lock = match $store {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => " FOR UPDATE OF t",
-        };
-        let sql = format!(
-            "{}WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL{lock}",
-            select_task!()
-        );
-        sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql))
-            .bind($customer)
-            .bind($id)
-            .fetch_optional(&mut *$tx)
-            .await?
-            .map(Task::from)
-            .ok_or(TaskRefusal::NotFound)?
-    }};
+/// transaction holds the lock already); `NotFound("task")` when there is none.
+async fn locked_task(c: &mut impl Conn, customer: CustomerId, id: TaskId) -> StoreResult<Task> {
+    let sql = if c.is_postgres() {
+        TASK_OF_CUSTOMER_LOCKED
+    } else {
+        TASK_OF_CUSTOMER
+    };
+    c.fetch_row::<TaskRow>(sql, &[Arg::Int(customer.get()), Arg::Int(id.get())])
+        .await?
+        .map(Task::from)
+        .ok_or(StoreError::NotFound("task"))
+}
+
+/// Writes every editable column of a task, on the caller's transaction.
+async fn write_task(c: &mut impl Conn, t: &Task, now: i64) -> StoreResult<()> {
+    c.execute(
+        "UPDATE tasks SET tpl_id = $1, list_id = $2, acct_type = $3, acct_domain = $4, acct_address = $5, \
+         sender_name = $6, replyto = $7, send_qty = $8, send_qty_start = $9, send_qty_remak = $10, \
+         send_time = $11, send_status = $12, track_status = $13, subs_link = $14, track_domain = $15, \
+         reserved = $16, updated_at = $17, footer_language = $19 WHERE id = $18",
+        &[
+            Arg::Int(t.tpl_id.get()),
+            Arg::Int(t.list_id.get()),
+            Arg::Text(t.sender.acct_type()),
+            Arg::Text(t.sender.domain()),
+            Arg::Text(t.sender.address()),
+            Arg::Text(&t.sender_name),
+            Arg::Text(&t.replyto),
+            Arg::Int(t.send_qty),
+            Arg::Int(t.send_qty_start),
+            Arg::Int(t.send_qty_remak),
+            Arg::Int(t.send_time),
+            Arg::Int(t.status.code()),
+            Arg::Int(t.track_status),
+            Arg::Bool(t.subs_link),
+            Arg::Text(&t.track_domain),
+            Arg::Int(t.reserved),
+            Arg::Int(now),
+            Arg::Int(t.id.get()),
+            Arg::Text(t.footer_language.as_str()),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Stops a task's deliveries on the caller's transaction (cancel, delete:
 /// D-20, H-2): the queued and deferred ones, and those a worker leased and
-/// let run out (it died), become `cancelled`. Evaluates to how many are
-/// still in flight: leased by a live worker, perhaps inside SMTP; their
-/// outcomes land later and settle the task ([`settle_stopped!`]).
-macro_rules! stop_deliveries {
-    ($tx:expr, $task:expr, $now:expr) => {{
-        sqlx::query(
-            "UPDATE deliveries SET state = 'cancelled', finished_at = $1, lease_until = 0 WHERE task_id = $2 \
-             AND (state IN ('queued', 'deferred') OR (state = 'sending' AND lease_until < $1))",
-        )
-        .bind($now)
-        .bind($task)
-        .execute(&mut *$tx)
-        .await?;
-        let in_flight: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'sending'")
-                .bind($task)
-                .fetch_one(&mut *$tx)
-                .await?;
-        in_flight
-    }};
+/// let run out (it died), become `cancelled`. Returns how many are still
+/// in flight: leased by a live worker, perhaps inside SMTP; their outcomes
+/// land later and settle the task ([`settle_stopped`]).
+async fn stop_deliveries(c: &mut impl Conn, task: TaskId, now: i64) -> StoreResult<i64> {
+    c.execute(
+        "UPDATE deliveries SET state = 'cancelled', finished_at = $1, lease_until = 0 WHERE task_id = $2 \
+         AND (state IN ('queued', 'deferred') OR (state = 'sending' AND lease_until < $1))",
+        &[Arg::Int(now), Arg::Int(task.get())],
+    )
+    .await?;
+    in_flight(c, task).await
+}
+
+/// How many of a task's deliveries a worker holds now.
+async fn in_flight(c: &mut impl Conn, task: TaskId) -> StoreResult<i64> {
+    Ok(c.fetch_i64(
+        "SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'sending'",
+        &[Arg::Int(task.get())],
+    )
+    .await?
+    .unwrap_or(0))
 }
 
 /// A cancelled or deleted task keeps the credits of its messages in flight
 /// (`reserved`, at most one each); when the last of them has its outcome,
-/// what is left goes back to the service: the unsent part (H-2). Runs on
-/// the caller's transaction.
-macro_rules! settle_stopped {
-    ($tx:expr, $customer:expr, $task:expr, $reserved:expr, $ident:expr, $now:expr) => {{
-        let reserved: i64 = $reserved;
-        if reserved > 0 {
-            let in_flight: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'sending'",
-            )
-            .bind($task)
-            .fetch_one(&mut *$tx)
-            .await?;
-            if in_flight == 0 {
-                sqlx::query("UPDATE tasks SET reserved = 0, updated_at = $1 WHERE id = $2")
-                    .bind($now)
-                    .bind($task)
-                    .execute(&mut *$tx)
-                    .await?;
-                $crate::store::move_credits!(
-                    $tx,
-                    $customer,
-                    $task,
-                    -reserved,
-                    $now,
-                    format!("task {} stopped: unsent part", $ident)
-                );
-            }
-        }
-    }};
+/// what is left goes back to the service: the unsent part (H-2). On the
+/// caller's transaction.
+pub(crate) async fn settle_stopped(
+    c: &mut impl Conn,
+    customer: CustomerId,
+    task: TaskId,
+    reserved: i64,
+    ident: &str,
+    now: i64,
+) -> StoreResult<()> {
+    if reserved > 0 && in_flight(c, task).await? == 0 {
+        c.execute(
+            "UPDATE tasks SET reserved = 0, updated_at = $1 WHERE id = $2",
+            &[Arg::Int(now), Arg::Int(task.get())],
+        )
+        .await?;
+        move_credits(
+            c,
+            customer,
+            task,
+            -reserved,
+            format!("task {ident} stopped: unsent part"),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
-pub(crate) use settle_stopped;
 
 impl Store {
-    /// Creates a task and takes its reservation (`task.reserved` credits);
-    /// `Other("quota")` when the service can't give them.
-    pub async fn create_task(&self, task: &Task, now: i64) -> StoreResult<i64> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO tasks (customer_id, ident, tpl_id, list_id, acct_type, acct_domain, acct_address, \
-                 sender_name, replyto, send_qty, send_qty_start, send_qty_remak, send_time, send_status, \
-                 track_status, subs_link, track_domain, addr_type, reserved, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
-                 RETURNING id",
-            )
-            .bind(task.customer_id)
-            .bind(&task.ident)
-            .bind(task.tpl_id)
-            .bind(task.list_id)
-            .bind(task.sender.acct_type())
-            .bind(task.sender.domain())
-            .bind(task.sender.address())
-            .bind(&task.sender_name)
-            .bind(&task.replyto)
-            .bind(task.send_qty)
-            .bind(task.send_qty_start)
-            .bind(task.send_qty_remak)
-            .bind(task.send_time)
-            .bind(task.status.code())
-            .bind(task.track_status)
-            .bind(task.subs_link)
-            .bind(&task.track_domain)
-            .bind(task.addr_type)
-            .bind(task.reserved)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            move_credits!(tx, task.customer_id, id, task.reserved, now, format!("task {} reserved", task.ident));
-            tx.commit().await?;
-            Ok(id)
-        })
-    }
-
-    /// One of the customer's tasks (not deleted).
-    pub async fn task(&self, customer: i64, id: i64) -> StoreResult<Option<Task>> {
-        let row = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(
-            select_task!(),
-            "WHERE t.customer_id = $1 AND t.id = $2 AND t.deleted_at IS NULL"
-        ))
-        .bind(customer)
-        .bind(id)
-        .fetch_optional(p)
-        .await)?;
-        Ok(row.map(Task::from))
-    }
-
     /// A task by id whoever owns it (for the engine).
     pub async fn task_by_id(&self, id: i64) -> StoreResult<Option<Task>> {
         let row = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(concat!(select_task!(), "WHERE t.id = $1"))
@@ -323,142 +229,6 @@ impl Store {
             .fetch_optional(p)
             .await)?;
         Ok(row.map(Task::from))
-    }
-
-    /// A customer's tasks, ascending id (6.1, 2.1).
-    pub async fn tasks(&self, customer: i64, f: &TaskFilter) -> StoreResult<Vec<Task>> {
-        let mut sql = String::from(select_task!());
-        sql.push_str("WHERE t.customer_id = $1 AND t.deleted_at IS NULL");
-        let mut args: Vec<Arg<'_>> = vec![Arg::Int(customer)];
-        let mut n = 2;
-        if let Some(id) = f.id {
-            sql.push_str(&format!(" AND t.id = ${n}"));
-            args.push(Arg::Int(id));
-            n += 1;
-        }
-        if let Some(ident) = &f.ident {
-            sql.push_str(&format!(" AND t.ident = ${n}"));
-            args.push(Arg::Text(ident));
-            n += 1;
-        }
-        if let Some((from, to)) = f.send_between {
-            sql.push_str(&format!(" AND t.send_time >= ${n} AND t.send_time < ${}", n + 1));
-            args.push(Arg::Int(from));
-            args.push(Arg::Int(to));
-            n += 2;
-        }
-        if let Some(statuses) = &f.statuses {
-            let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
-            sql.push_str(&format!(" AND t.send_status IN ({})", codes.join(",")));
-        }
-        sql.push_str(" ORDER BY t.id");
-        if let Some((limit, offset)) = f.page {
-            sql.push_str(&format!(" LIMIT ${n} OFFSET ${}", n + 1));
-            args.push(Arg::Int(limit));
-            args.push(Arg::Int(offset));
-        }
-        let rows = on_pool!(self, p => {
-            bind_args!(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql.clone())), &args).fetch_all(p).await
-        })?;
-        Ok(rows.into_iter().map(Task::from).collect())
-    }
-
-    /// Applies `change` to a task in one transaction: `change` sees the task
-    /// as it is now and returns it as it must become (or a refusal); the
-    /// difference in `reserved` is taken from or given back to the service.
-    pub async fn change_task<F>(&self, customer: i64, id: i64, now: i64, change: F) -> StoreResult<Task>
-    where
-        F: FnOnce(&Task) -> Result<Task, TaskRefusal> + Send,
-    {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let current: Task = locked_task!(self, tx, customer, id);
-            let next = change(&current)?;
-            write_task!(tx, &next, now);
-            move_credits!(tx, customer, id, next.reserved - current.reserved, now, format!("task {}", current.ident));
-            tx.commit().await?;
-            Ok(next)
-        })
-    }
-
-    /// Deletes a task (6.4): not while it is sending; cancels what it had
-    /// not sent and gives back its reservation but for the messages still
-    /// in flight, which settle as their outcomes land (H-2).
-    pub async fn delete_task(&self, customer: i64, id: i64, now: i64) -> StoreResult<()> {
-        let lock = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => " FOR UPDATE",
-        };
-        let sql = format!(
-            "SELECT send_status, reserved, ident FROM tasks \
-             WHERE customer_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
-        );
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let row: Option<(i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(customer)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (status, reserved, ident) = row.ok_or(TaskRefusal::NotFound)?;
-            if status == SendStatus::Sending.code() {
-                return Err(TaskRefusal::State.into());
-            }
-            let in_flight = stop_deliveries!(tx, id, now);
-            let keep = reserved.min(in_flight);
-            sqlx::query(
-                "UPDATE tasks SET deleted_at = $1, reserved = $2, service_paused = $3, updated_at = $1 WHERE id = $4",
-            )
-            .bind(now)
-            .bind(keep)
-            .bind(false)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            move_credits!(tx, customer, id, keep - reserved, now, format!("task {ident} deleted"));
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    /// Pauses (2 → -2), resumes (-2 → 2) or cancels (any unfinished state
-    /// → -3, `time_end` now) one of the customer's tasks in one transaction
-    /// (D-18, D-20); `Other("state")` when its state does not allow it, and
-    /// nothing changes. Cancelling stops its deliveries and refunds the
-    /// unsent part: all of an unstarted task's reservation, and of a started
-    /// one all but what its messages in flight hold until they land (H-2).
-    /// Whether the service allows a resume is the caller's to check.
-    pub async fn intervene(&self, customer: i64, id: i64, what: Intervention, now: i64) -> StoreResult<Task> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut task: Task = locked_task!(self, tx, customer, id);
-            if !what.allowed(task.status, task.service_paused) {
-                return Err(TaskRefusal::State.into());
-            }
-            let before = task.reserved;
-            task.status = what.target();
-            task.service_paused = false;
-            if what == Intervention::Cancel {
-                let in_flight = stop_deliveries!(tx, id, now);
-                task.reserved = before.min(in_flight);
-                task.time_end = Some(now);
-            }
-            sqlx::query(
-                "UPDATE tasks SET send_status = $1, service_paused = $2, reserved = $3, time_end = $4, \
-                 updated_at = $5 WHERE id = $6",
-            )
-            .bind(task.status.code())
-            .bind(false)
-            .bind(task.reserved)
-            .bind(task.time_end)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            move_credits!(tx, customer, id, task.reserved - before, now, format!("task {} cancelled: unsent part", task.ident));
-            tx.commit().await?;
-            Ok(task)
-        })
     }
 
     /// Whether a task still sends (2, not deleted): a worker asks before it
@@ -539,8 +309,8 @@ impl Store {
                 let mut tx = pool.begin_write().await?;
                 let reserved: i64 =
                     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_one(&mut *tx).await?;
-                stop_deliveries!(tx, *id, now);
-                settle_stopped!(tx, *customer, *id, reserved, ident, now);
+                stop_deliveries(&mut *tx, TaskId(*id), now).await?;
+                settle_stopped(&mut *tx, CustomerId(*customer), TaskId(*id), reserved, ident, now).await?;
                 tx.commit().await?;
             });
         }
@@ -614,7 +384,7 @@ impl Store {
                             .fetch_one(&mut *tx)
                             .await?;
                     let more = (queued - reserved).min(available);
-                    move_credits!(tx, customer, id, more, now, format!("task {ident} started"));
+                    move_credits(&mut *tx, CustomerId(customer), TaskId(id), more, format!("task {ident} started"), now).await?;
                     held = reserved + more;
                     skipped = queued - held;
                     if skipped > 0 {
@@ -630,7 +400,7 @@ impl Store {
                         .await?;
                     }
                 } else if queued < reserved {
-                    move_credits!(tx, customer, id, queued - reserved, now, format!("task {ident} started"));
+                    move_credits(&mut *tx, CustomerId(customer), TaskId(id), queued - reserved, format!("task {ident} started"), now).await?;
                     held = queued;
                 }
             }
@@ -649,7 +419,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if done {
-                move_credits!(tx, customer, id, -held, now, format!("task {ident} done"));
+                move_credits(&mut *tx, CustomerId(customer), TaskId(id), -held, format!("task {ident} done"), now).await?;
             }
             tx.commit().await?;
             Ok(Some(queued))
@@ -658,21 +428,272 @@ impl Store {
 
     /// Whether a task on hold, waiting, sending or paused matches `condition`
     /// (on `$2`), for the customer (`-1`: any customer): the `in_use` rule
-    /// of 4.5, 4.12, 5.4, 7.3, 7.6.
+    /// of 7.3, 7.6.
     pub(crate) async fn held_by_task(
         &self,
         condition: &'static str,
         customer: i64,
         value: &Arg<'_>,
     ) -> StoreResult<bool> {
+        self.task_in(condition, customer, value, &SendStatus::holding())
+            .await
+    }
+
+    /// Whether a task (not deleted) in one of `statuses` matches `condition`
+    /// (on `$2`), for the customer (`-1`: any customer).
+    pub(crate) async fn task_in(
+        &self,
+        condition: &'static str,
+        customer: i64,
+        value: &Arg<'_>,
+        statuses: &[SendStatus],
+    ) -> StoreResult<bool> {
+        if statuses.is_empty() {
+            return Ok(false);
+        }
+        let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
         let sql = format!(
             "SELECT id FROM tasks WHERE ($1 < 0 OR customer_id = $1) AND deleted_at IS NULL \
-             AND send_status IN (-2, -1, 1, 2) AND {condition} LIMIT 1"
+             AND send_status IN ({}) AND {condition} LIMIT 1",
+            codes.join(", ")
         );
         let found: Option<i64> = on_pool!(self, p => {
             let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(customer);
             bind_args!(q, std::slice::from_ref(value)).fetch_optional(p).await
         })?;
         Ok(found.is_some())
+    }
+}
+
+impl TaskStorage for Store {
+    async fn create_task(&self, task: &Task, now: i64) -> StoreResult<TaskId> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tasks (customer_id, ident, tpl_id, list_id, acct_type, acct_domain, acct_address, \
+                 sender_name, replyto, send_qty, send_qty_start, send_qty_remak, send_time, send_status, \
+                 track_status, subs_link, track_domain, addr_type, reserved, created_at, updated_at, footer_language) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) \
+                 RETURNING id",
+            )
+            .bind(task.customer_id.get())
+            .bind(&task.ident)
+            .bind(task.tpl_id.get())
+            .bind(task.list_id.get())
+            .bind(task.sender.acct_type())
+            .bind(task.sender.domain())
+            .bind(task.sender.address())
+            .bind(&task.sender_name)
+            .bind(&task.replyto)
+            .bind(task.send_qty)
+            .bind(task.send_qty_start)
+            .bind(task.send_qty_remak)
+            .bind(task.send_time)
+            .bind(task.status.code())
+            .bind(task.track_status)
+            .bind(task.subs_link)
+            .bind(&task.track_domain)
+            .bind(task.addr_type)
+            .bind(task.reserved)
+            .bind(now)
+            .bind(task.footer_language.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let id = TaskId(id);
+            let reason = format!("task {} reserved", task.ident);
+            move_credits(&mut *tx, task.customer_id, id, task.reserved, reason, now).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    async fn task(&self, customer: CustomerId, id: TaskId) -> StoreResult<Option<Task>> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, TaskRow>(TASK_OF_CUSTOMER)
+            .bind(customer.get())
+            .bind(id.get())
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(Task::from))
+    }
+
+    async fn tasks(&self, customer: CustomerId, f: &TaskFilter) -> StoreResult<Vec<Task>> {
+        let mut sql = String::from(select_task!());
+        sql.push_str("WHERE t.customer_id = $1 AND t.deleted_at IS NULL");
+        let mut args: Vec<Arg<'_>> = vec![Arg::Int(customer.get())];
+        let mut n = 2;
+        if let Some(id) = f.id {
+            sql.push_str(&format!(" AND t.id = ${n}"));
+            args.push(Arg::Int(id.get()));
+            n += 1;
+        }
+        if let Some(ident) = &f.ident {
+            sql.push_str(&format!(" AND t.ident = ${n}"));
+            args.push(Arg::Text(ident));
+            n += 1;
+        }
+        if let Some((from, to)) = f.send_between {
+            sql.push_str(&format!(" AND t.send_time >= ${n} AND t.send_time < ${}", n + 1));
+            args.push(Arg::Int(from));
+            args.push(Arg::Int(to));
+            n += 2;
+        }
+        if let Some(statuses) = &f.statuses {
+            let codes: Vec<String> = statuses.iter().map(|s| s.code().to_string()).collect();
+            sql.push_str(&format!(" AND t.send_status IN ({})", codes.join(",")));
+        }
+        sql.push_str(" ORDER BY t.id");
+        if let Some((limit, offset)) = f.page {
+            sql.push_str(&format!(" LIMIT ${n} OFFSET ${}", n + 1));
+            args.push(Arg::Int(limit));
+            args.push(Arg::Int(offset));
+        }
+        let rows = on_pool!(self, p => {
+            bind_args!(sqlx::query_as::<_, TaskRow>(sqlx::AssertSqlSafe(sql.clone())), &args).fetch_all(p).await
+        })?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    async fn change_task<E: Send>(
+        &self,
+        customer: CustomerId,
+        id: TaskId,
+        now: i64,
+        change: impl FnOnce(&Task) -> Result<Task, E> + Send,
+    ) -> StoreResult<Result<Task, E>> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let current = locked_task(&mut *tx, customer, id).await?;
+            let next = match change(&current) {
+                Ok(next) => next,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            write_task(&mut *tx, &next, now).await?;
+            let reason = format!("task {}", current.ident);
+            move_credits(&mut *tx, customer, id, next.reserved - current.reserved, reason, now).await?;
+            tx.commit().await?;
+            Ok(Ok(next))
+        })
+    }
+
+    async fn delete_task(&self, customer: CustomerId, id: TaskId, now: i64) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let task = locked_task(&mut *tx, customer, id).await?;
+            if task.status == SendStatus::Sending {
+                return Err(StoreError::Refused(Refusal::State));
+            }
+            let in_flight = stop_deliveries(&mut *tx, id, now).await?;
+            let keep = task.reserved.min(in_flight);
+            sqlx::query(
+                "UPDATE tasks SET deleted_at = $1, reserved = $2, service_paused = $3, updated_at = $1 WHERE id = $4",
+            )
+            .bind(now)
+            .bind(keep)
+            .bind(false)
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await?;
+            let reason = format!("task {} deleted", task.ident);
+            move_credits(&mut *tx, customer, id, keep - task.reserved, reason, now).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    async fn intervene(
+        &self,
+        customer: CustomerId,
+        id: TaskId,
+        what: Intervention,
+        now: i64,
+    ) -> StoreResult<Task> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut task = locked_task(&mut *tx, customer, id).await?;
+            if !what.allowed(task.status, task.service_paused) {
+                return Err(StoreError::Refused(Refusal::State));
+            }
+            let before = task.reserved;
+            task.status = what.target();
+            task.service_paused = false;
+            if what == Intervention::Cancel {
+                let in_flight = stop_deliveries(&mut *tx, id, now).await?;
+                task.reserved = before.min(in_flight);
+                task.time_end = Some(now);
+            }
+            sqlx::query(
+                "UPDATE tasks SET send_status = $1, service_paused = $2, reserved = $3, time_end = $4, \
+                 updated_at = $5 WHERE id = $6",
+            )
+            .bind(task.status.code())
+            .bind(false)
+            .bind(task.reserved)
+            .bind(task.time_end)
+            .bind(now)
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await?;
+            if what == Intervention::Resume {
+                // The guards count again from here.
+                sqlx::query(
+                    "UPDATE tasks SET pause_reason = '', guard_outcomes = sent_count + error_count, \
+                     guard_hard = hard_count, guard_complaints = complaint_count WHERE id = $1",
+                )
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await?;
+                task.guard_pause = None;
+            }
+            let reason = format!("task {} cancelled: unsent part", task.ident);
+            move_credits(&mut *tx, customer, id, task.reserved - before, reason, now).await?;
+            tx.commit().await?;
+            Ok(task)
+        })
+    }
+
+    async fn guard_figures(&self, id: TaskId) -> StoreResult<Option<GuardFigures>> {
+        let row: Option<(i64, i64, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT sent_count + error_count - guard_outcomes, hard_count - guard_hard, \
+             complaint_count - guard_complaints FROM tasks \
+             WHERE id = $1 AND send_status = 2 AND deleted_at IS NULL",
+        )
+        .bind(id.get())
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(outcomes, hard, complaints)| GuardFigures {
+            outcomes,
+            hard,
+            complaints,
+        }))
+    }
+
+    async fn guard_pause(&self, id: TaskId, pause: &GuardPause) -> StoreResult<bool> {
+        let changed = self
+            .write(
+                "UPDATE tasks SET send_status = -2, service_paused = FALSE, pause_reason = $1, pause_outcomes = $2, \
+                 pause_count = $3, pause_limit = $4, paused_at = $5, updated_at = $5 \
+                 WHERE id = $6 AND send_status = 2 AND deleted_at IS NULL",
+                &[
+                    Arg::Text(pause.guard.as_str()),
+                    Arg::Int(pause.outcomes),
+                    Arg::Int(pause.count),
+                    Arg::Text(&pause.limit),
+                    Arg::Int(pause.at),
+                    Arg::Int(id.get()),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn waiting_for_cap(&self, id: TaskId) -> StoreResult<i64> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE task_id = $1 AND state = 'deferred' AND smtp_text = $2",
+        )
+        .bind(id.get())
+        .bind(DAILY_CAP)
+        .fetch_one(p)
+        .await)?;
+        Ok(n)
     }
 }

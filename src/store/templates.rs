@@ -3,22 +3,14 @@
 
 use sqlx::FromRow;
 
+use super::conn::Conn;
 use super::{Arg, Store, StoreError, StoreResult, WritePool, on_pool};
-use crate::domain::templates::Encoding;
-
-#[derive(Clone, Debug)]
-pub struct Template {
-    pub id: i64,
-    pub customer_id: i64,
-    pub name: String,
-    pub subject: String,
-    pub content: String,
-    pub text_content: String,
-    pub encoding: Encoding,
-    pub content_type: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+use crate::domain::ids::{AttachmentId, CustomerId, FileId, TemplateId};
+use crate::domain::tasks::SendStatus;
+use crate::domain::templates::{
+    AttachOutcome, Attachment, Encoding, NewAttachment, NewTemplate, Template, TemplateChange,
+    TemplateStorage,
+};
 
 #[derive(FromRow)]
 struct TemplateRow {
@@ -39,9 +31,9 @@ impl TryFrom<TemplateRow> for Template {
     fn try_from(r: TemplateRow) -> StoreResult<Template> {
         Ok(Template {
             encoding: Encoding::parse(&r.encoding)
-                .ok_or_else(|| StoreError::Other(format!("template {}: unknown encoding", r.id)))?,
-            id: r.id,
-            customer_id: r.customer_id,
+                .ok_or_else(|| StoreError::Failed(format!("template {}: unknown encoding", r.id)))?,
+            id: TemplateId(r.id),
+            customer_id: CustomerId(r.customer_id),
             name: r.name,
             subject: r.subject,
             content: r.content,
@@ -61,14 +53,27 @@ macro_rules! select_template {
     };
 }
 
-#[derive(Clone, Debug, FromRow)]
-pub struct Attachment {
-    pub id: i64,
-    pub template_id: i64,
-    pub file_id: i64,
-    pub file_name: String,
-    pub content_type: String,
-    pub size: i64,
+#[derive(FromRow)]
+struct AttachmentRow {
+    id: i64,
+    template_id: i64,
+    file_id: i64,
+    file_name: String,
+    content_type: String,
+    size: i64,
+}
+
+impl From<AttachmentRow> for Attachment {
+    fn from(r: AttachmentRow) -> Attachment {
+        Attachment {
+            id: AttachmentId(r.id),
+            template_id: TemplateId(r.template_id),
+            file_id: FileId(r.file_id),
+            file_name: r.file_name,
+            content_type: r.content_type,
+            size: r.size,
+        }
+    }
 }
 
 /// `SELECT` of the attachments of a customer's templates, as a literal for `concat!`.
@@ -79,88 +84,62 @@ macro_rules! select_attachment {
     };
 }
 
-pub struct NewTemplate<'a> {
-    pub name: &'a str,
-    pub subject: &'a str,
-    pub content: &'a str,
-    pub text_content: &'a str,
-    pub encoding: Encoding,
-}
-
-/// An attachment whose file is already stored.
-pub struct NewAttachment {
-    pub file_id: i64,
-    pub file_name: String,
-    pub content_type: String,
-    pub size: i64,
-}
-
-/// What 5.5 changes; `None` leaves a field alone.
-#[derive(Default)]
-pub struct TemplateChange<'a> {
-    pub name: Option<&'a str>,
-    pub subject: Option<&'a str>,
-    pub content: Option<&'a str>,
-    pub text_content: Option<&'a str>,
-    pub encoding: Option<Encoding>,
-}
-
-/// The outcome of adding attachments to a template.
-pub enum AttachOutcome {
-    Added(Vec<i64>),
-    NoTemplate,
-    /// The template's attachments would exceed this many bytes together.
-    TooLarge(u64),
-}
-
-/// Inserts attachment rows inside the caller's transaction.
-macro_rules! insert_attachments {
-    ($tx:expr, $template_id:expr, $attachments:expr, $now:expr) => {{
-        let mut ids = Vec::with_capacity($attachments.len());
-        for a in $attachments {
-            let id: i64 = sqlx::query_scalar(
+/// Inserts attachment rows on the caller's transaction; their ids.
+async fn insert_attachments(
+    c: &mut impl Conn,
+    template: TemplateId,
+    attachments: &[NewAttachment],
+    now: i64,
+) -> StoreResult<Vec<AttachmentId>> {
+    let mut ids = Vec::with_capacity(attachments.len());
+    for a in attachments {
+        let id = c
+            .fetch_i64(
                 "INSERT INTO template_attachments (template_id, file_id, file_name, content_type, size, \
                  created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[
+                    Arg::Int(template.get()),
+                    Arg::Int(a.file_id.get()),
+                    Arg::Text(&a.file_name),
+                    Arg::Text(&a.content_type),
+                    Arg::Int(a.size),
+                    Arg::Int(now),
+                ],
             )
-            .bind($template_id)
-            .bind(a.file_id)
-            .bind(&a.file_name)
-            .bind(&a.content_type)
-            .bind(a.size)
-            .bind($now)
-            .fetch_one(&mut *$tx)
-            .await?;
-            ids.push(id);
-        }
-        ids
-    }};
-}
-
-/// Sets a customer's template's `updated` inside the caller's transaction,
-/// which also locks its row; false if the customer has no such template.
-macro_rules! touch_template {
-    ($tx:expr, $customer_id:expr, $template_id:expr, $now:expr) => {
-        sqlx::query("UPDATE templates SET updated_at = $1 WHERE id = $2 AND customer_id = $3")
-            .bind($now)
-            .bind($template_id)
-            .bind($customer_id)
-            .execute(&mut *$tx)
             .await?
-            .rows_affected()
-            == 1
-    };
+            .ok_or(StoreError::NotFound("attachment"))?;
+        ids.push(AttachmentId(id));
+    }
+    Ok(ids)
 }
 
-impl Store {
+/// Sets a customer's template's `updated` on the caller's transaction,
+/// which also locks its row; false if the customer has no such template.
+async fn touch_template(
+    c: &mut impl Conn,
+    customer: CustomerId,
+    template: TemplateId,
+    now: i64,
+) -> StoreResult<bool> {
+    let n = c
+        .execute(
+            "UPDATE templates SET updated_at = $1 WHERE id = $2 AND customer_id = $3",
+            &[Arg::Int(now), Arg::Int(template.get()), Arg::Int(customer.get())],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+impl TemplateStorage for Store {
     /// Creates a template with its (already stored) attachments in one
     /// transaction; returns its id.
-    pub async fn create_template(
+    async fn create_template(
         &self,
-        customer_id: i64,
+        customer: CustomerId,
         t: &NewTemplate<'_>,
         attachments: &[NewAttachment],
         now: i64,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<TemplateId> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let id: i64 = sqlx::query_scalar(
@@ -168,7 +147,7 @@ impl Store {
                  content_type, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'html', $7, $7) \
                  RETURNING id",
             )
-            .bind(customer_id)
+            .bind(customer.get())
             .bind(t.name)
             .bind(t.subject)
             .bind(t.content)
@@ -177,50 +156,51 @@ impl Store {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            insert_attachments!(tx, id, attachments, now);
+            let id = TemplateId(id);
+            insert_attachments(&mut *tx, id, attachments, now).await?;
             tx.commit().await?;
             Ok(id)
         })
     }
 
     /// A customer's templates by ascending id, or just `only`.
-    pub async fn templates(&self, customer_id: i64, only: Option<i64>) -> StoreResult<Vec<Template>> {
+    async fn templates(&self, customer: CustomerId, only: Option<TemplateId>) -> StoreResult<Vec<Template>> {
         let rows = on_pool!(self, p => sqlx::query_as::<_, TemplateRow>(
             concat!(select_template!(), "AND ($2 IS NULL OR id = $2) ORDER BY id"),
         )
-        .bind(customer_id)
-        .bind(only)
+        .bind(customer.get())
+        .bind(only.map(TemplateId::get))
         .fetch_all(p)
         .await)?;
         rows.into_iter().map(Template::try_from).collect()
     }
 
-    pub async fn template(&self, customer_id: i64, id: i64) -> StoreResult<Option<Template>> {
-        Ok(self.templates(customer_id, Some(id)).await?.into_iter().next())
+    async fn template(&self, customer: CustomerId, id: TemplateId) -> StoreResult<Option<Template>> {
+        Ok(self.templates(customer, Some(id)).await?.into_iter().next())
     }
 
     /// The attachments of a customer's templates (all, or of one), by
     /// template and ascending id.
-    pub async fn attachments(
+    async fn attachments(
         &self,
-        customer_id: i64,
-        template_id: Option<i64>,
+        customer: CustomerId,
+        template: Option<TemplateId>,
     ) -> StoreResult<Vec<Attachment>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, Attachment>(
+        let rows = on_pool!(self, p => sqlx::query_as::<_, AttachmentRow>(
             concat!(select_attachment!(), "AND ($2 IS NULL OR a.template_id = $2) ORDER BY a.template_id, a.id"),
         )
-        .bind(customer_id)
-        .bind(template_id)
+        .bind(customer.get())
+        .bind(template.map(TemplateId::get))
         .fetch_all(p)
         .await)?;
-        Ok(rows)
+        Ok(rows.into_iter().map(Attachment::from).collect())
     }
 
     /// Applies a 5.5 edit; false if the customer has no such template.
-    pub async fn edit_template(
+    async fn edit_template(
         &self,
-        customer_id: i64,
-        id: i64,
+        customer: CustomerId,
+        id: TemplateId,
         c: &TemplateChange<'_>,
         now: i64,
     ) -> StoreResult<bool> {
@@ -236,8 +216,8 @@ impl Store {
                     Arg::OptText(c.text_content),
                     Arg::OptText(c.encoding.map(Encoding::as_str)),
                     Arg::Int(now),
-                    Arg::Int(id),
-                    Arg::Int(customer_id),
+                    Arg::Int(id.get()),
+                    Arg::Int(customer.get()),
                 ],
             )
             .await?;
@@ -246,25 +226,29 @@ impl Store {
 
     /// Deletes a template and its attachment rows; returns the stored files
     /// the caller must delete next, or `None` if there is no such template.
-    pub async fn delete_template(&self, customer_id: i64, id: i64) -> StoreResult<Option<Vec<i64>>> {
+    async fn delete_template(
+        &self,
+        customer: CustomerId,
+        id: TemplateId,
+    ) -> StoreResult<Option<Vec<FileId>>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let files: Vec<i64> = sqlx::query_scalar(
                 "SELECT a.file_id FROM template_attachments a JOIN templates t ON t.id = a.template_id \
                  WHERE t.customer_id = $1 AND t.id = $2 ORDER BY a.id",
             )
-            .bind(customer_id)
-            .bind(id)
+            .bind(customer.get())
+            .bind(id.get())
             .fetch_all(&mut *tx)
             .await?;
             let gone = sqlx::query("DELETE FROM templates WHERE id = $1 AND customer_id = $2")
-                .bind(id)
-                .bind(customer_id)
+                .bind(id.get())
+                .bind(customer.get())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             tx.commit().await?;
-            Ok((gone == 1).then_some(files))
+            Ok((gone == 1).then(|| files.into_iter().map(FileId).collect()))
         })
     }
 
@@ -272,28 +256,28 @@ impl Store {
     /// its `updated`), unless the
     /// template's attachments would then exceed `max_total` bytes; checked and
     /// written in one transaction, so concurrent uploads can't both slip in.
-    pub async fn add_attachments(
+    async fn add_attachments(
         &self,
-        customer_id: i64,
-        template_id: i64,
+        customer: CustomerId,
+        template: TemplateId,
         attachments: &[NewAttachment],
         max_total: u64,
         now: i64,
     ) -> StoreResult<AttachOutcome> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            if !touch_template!(tx, customer_id, template_id, now) {
+            if !touch_template(&mut *tx, customer, template, now).await? {
                 return Ok(AttachOutcome::NoTemplate);
             }
             let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM template_attachments WHERE template_id = $1")
-                .bind(template_id)
+                .bind(template.get())
                 .fetch_all(&mut *tx)
                 .await?;
             let total: u64 = sizes.iter().chain(attachments.iter().map(|a| &a.size)).map(|s| *s as u64).sum();
             if total > max_total {
                 return Ok(AttachOutcome::TooLarge(max_total));
             }
-            let ids = insert_attachments!(tx, template_id, attachments, now);
+            let ids = insert_attachments(&mut *tx, template, attachments, now).await?;
             tx.commit().await?;
             Ok(AttachOutcome::Added(ids))
         })
@@ -302,30 +286,30 @@ impl Store {
     /// Deletes one attachment of a customer's template, or all of them
     /// (`None`), and sets its `updated`; returns the stored files the caller must delete next, or
     /// `None` if the template, or the one attachment, is not there.
-    pub async fn delete_attachments(
+    async fn delete_attachments(
         &self,
-        customer_id: i64,
-        template_id: i64,
-        only: Option<i64>,
+        customer: CustomerId,
+        template: TemplateId,
+        only: Option<AttachmentId>,
         now: i64,
-    ) -> StoreResult<Option<Vec<i64>>> {
+    ) -> StoreResult<Option<Vec<FileId>>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            if !touch_template!(tx, customer_id, template_id, now) {
+            if !touch_template(&mut *tx, customer, template, now).await? {
                 return Ok(None);
             }
             let files: Vec<i64> = match only {
                 None => sqlx::query_scalar(
                     "DELETE FROM template_attachments WHERE template_id = $1 RETURNING file_id",
                 )
-                .bind(template_id)
+                .bind(template.get())
                 .fetch_all(&mut *tx)
                 .await?,
                 Some(a) => sqlx::query_scalar(
                     "DELETE FROM template_attachments WHERE template_id = $1 AND id = $2 RETURNING file_id",
                 )
-                .bind(template_id)
-                .bind(a)
+                .bind(template.get())
+                .bind(a.get())
                 .fetch_all(&mut *tx)
                 .await?,
             };
@@ -333,14 +317,18 @@ impl Store {
                 return Ok(None);
             }
             tx.commit().await?;
-            Ok(Some(files))
+            Ok(Some(files.into_iter().map(FileId).collect()))
         })
     }
 
-    /// Whether a task waiting, on hold, sending or paused (send_status -1, 1,
-    /// 2, -2) uses the template (5.4 `in_use`).
-    pub async fn template_in_use(&self, customer_id: i64, template_id: i64) -> StoreResult<bool> {
-        self.held_by_task("tpl_id = $2", customer_id, &Arg::Int(template_id))
+    /// Whether a task (not deleted) in one of `statuses` uses the template.
+    async fn template_used_by(
+        &self,
+        customer: CustomerId,
+        template: TemplateId,
+        statuses: &[SendStatus],
+    ) -> StoreResult<bool> {
+        self.task_in("tpl_id = $2", customer.get(), &Arg::Int(template.get()), statuses)
             .await
     }
 }

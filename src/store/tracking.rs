@@ -1,154 +1,17 @@
-//! Tracking: the links of each task, hits written in batches into the
+//! Tracking: the links of each task, and hits written in batches into the
 //! aggregates the reports read (per task, per link, per recipient, per
-//! recipient and link, per day), and the reports of chapter 3.
+//! recipient and link, per day).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use jiff::civil::Date;
+
 use super::{Arg, Store, StoreResult, WritePool, on_pool};
-
-/// One open or click, as the HTTP edge saw it.
-#[derive(Clone, Debug)]
-pub struct Hit {
-    pub delivery: i64,
-    /// `None` for an open; the link id for a click.
-    pub link: Option<i64>,
-    pub at: i64,
-    /// The local day of `at` (QUNFA_TIMEZONE).
-    pub day: String,
-    pub ip: String,
-    pub browser: String,
-    pub os: String,
-    pub device: &'static str,
-    /// A proxy prefetch, a scanner or a HEAD request.
-    pub machine: bool,
-}
-
-/// What a signed token's delivery stands for, for the unsubscribe link.
-#[derive(Clone, Debug)]
-pub struct DeliveryOwner {
-    pub customer_id: i64,
-    pub task_id: i64,
-    pub list_id: i64,
-    pub address: String,
-}
-
-/// 3.1 figures of a task (and the console's machine counts).
-#[derive(Clone, Debug, Default, sqlx::FromRow)]
-pub struct TaskTracking {
-    pub open_unique: i64,
-    pub open_total: i64,
-    pub open_machine: i64,
-    pub open_first: Option<i64>,
-    pub open_last: Option<i64>,
-    pub click_unique: i64,
-    pub click_total: i64,
-    pub click_machine: i64,
-    pub click_first: Option<i64>,
-    pub click_last: Option<i64>,
-}
-
-/// One tracked link of a task (3.1 `link_statistic`, 3.5).
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct LinkStat {
-    pub link_id: i64,
-    pub url: String,
-    pub click_unique: i64,
-    pub click_total: i64,
-    pub click_first: Option<i64>,
-    pub click_last: Option<i64>,
-}
-
-/// One recipient who opened or clicked (3.2).
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct TrackedRecipient {
-    pub id: i64,
-    pub address: String,
-    pub browser: String,
-    pub os: String,
-    pub device: String,
-    pub ip_first: String,
-    pub ip_last: String,
-    pub open_total: i64,
-    pub open_first: Option<i64>,
-    pub open_last: Option<i64>,
-    pub click_total: i64,
-    pub click_first: Option<i64>,
-    pub click_last: Option<i64>,
-}
-
-/// One (recipient, link) click record (3.3).
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct ClickRecord {
-    pub id: i64,
-    pub address: String,
-    pub url: String,
-    pub click_total: i64,
-    pub click_human: i64,
-    pub click_first: Option<i64>,
-    pub click_last: Option<i64>,
-}
-
-/// 3.4's filters (ANDed).
-#[derive(Clone, Debug, Default)]
-pub struct TrackFilter {
-    pub clicked_only: bool,
-    pub link_id: Option<i64>,
-    pub email_id: Option<i64>,
-}
-
-#[derive(Default)]
-struct RecipientAgg {
-    opens: i64,
-    opens_human: i64,
-    open_first: Option<i64>,
-    open_last: Option<i64>,
-    clicks: i64,
-    clicks_human: i64,
-    click_first: Option<i64>,
-    click_last: Option<i64>,
-    /// The earliest hit's client and the latest hit's address.
-    first: Option<(i64, String, String, String, &'static str)>,
-    last: Option<(i64, String)>,
-}
-
-#[derive(Default)]
-struct ClickAgg {
-    total: i64,
-    human: i64,
-    first: Option<i64>,
-    last: Option<i64>,
-}
-
-#[derive(Default)]
-struct TaskAgg {
-    opens: i64,
-    opens_machine: i64,
-    open_unique: i64,
-    open_first: Option<i64>,
-    open_last: Option<i64>,
-    clicks: i64,
-    clicks_machine: i64,
-    click_unique: i64,
-    click_first: Option<i64>,
-    click_last: Option<i64>,
-}
-
-#[derive(Default)]
-struct DayAgg {
-    opens: i64,
-    opens_machine: i64,
-    clicks: i64,
-    clicks_machine: i64,
-}
-
-fn earliest(a: Option<i64>, b: i64) -> Option<i64> {
-    Some(a.map_or(b, |a| a.min(b)))
-}
-
-fn latest(a: Option<i64>, b: i64) -> Option<i64> {
-    Some(a.map_or(b, |a| a.max(b)))
-}
+use crate::clock::format_date;
+use crate::domain::ids::{CustomerId, DeliveryId, LinkId, ListId, TaskId};
+use crate::domain::templates::FooterLanguage;
+use crate::domain::tracking::{DeliveryLanguage, DeliveryOwner, HitBatch, HitTarget, TrackingStorage};
 
 /// `col = the earlier (or later) of the stored and the new value`, NULL
 /// meaning "none yet" on either side; the same SQL on both backends.
@@ -239,6 +102,44 @@ const UPSERT_DAY: &str = "INSERT INTO track_daily (customer_id, day, task_id, op
 /// Deliveries looked up at once.
 const LOOKUP_CHUNK: usize = 500;
 
+/// What a batch adds to a task's figures, found as its rows are written.
+#[derive(Default)]
+struct TaskAgg {
+    opens: i64,
+    opens_machine: i64,
+    open_unique: i64,
+    open_first: Option<i64>,
+    open_last: Option<i64>,
+    clicks: i64,
+    clicks_machine: i64,
+    click_unique: i64,
+    click_first: Option<i64>,
+    click_last: Option<i64>,
+}
+
+/// What a batch adds to a link's figures.
+#[derive(Default)]
+struct LinkAgg {
+    total: i64,
+    unique: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Store {
     /// Keeps a task's tracked links (document order, ids from 1); the first
     /// writer wins, so every worker's messages carry the same ids.
@@ -264,9 +165,26 @@ impl Store {
         Ok(())
     }
 
-    /// The URL a click token's link stands for: only a link stored for the
-    /// delivery's own task (no open redirect).
-    pub async fn link_of_delivery(&self, delivery: i64, link: i64) -> StoreResult<Option<String>> {
+    /// Whose delivery it is (the bounce listener's and the tracking links').
+    pub async fn delivery_owner(&self, delivery: i64) -> StoreResult<Option<DeliveryOwner>> {
+        let row: Option<(CustomerId, TaskId, ListId, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT d.customer_id, d.task_id, t.list_id, d.address FROM deliveries d \
+             JOIN tasks t ON t.id = d.task_id WHERE d.id = $1",
+        )
+        .bind(delivery)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(customer, task, list, address)| DeliveryOwner {
+            customer,
+            task,
+            list,
+            address,
+        }))
+    }
+}
+
+impl TrackingStorage for Store {
+    async fn click_target(&self, delivery: DeliveryId, link: LinkId) -> StoreResult<Option<String>> {
         let url = on_pool!(self, p => sqlx::query_scalar(
             "SELECT l.url FROM deliveries d JOIN task_links l ON l.task_id = d.task_id AND l.link_id = $2 \
              WHERE d.id = $1",
@@ -278,51 +196,57 @@ impl Store {
         Ok(url)
     }
 
-    /// Whose delivery a token names, for the unsubscribe link.
-    pub async fn delivery_owner(&self, delivery: i64) -> StoreResult<Option<DeliveryOwner>> {
-        let row: Option<(i64, i64, i64, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT d.customer_id, d.task_id, t.list_id, d.address FROM deliveries d \
-             JOIN tasks t ON t.id = d.task_id WHERE d.id = $1",
+    async fn delivery_owner(&self, delivery: DeliveryId) -> StoreResult<Option<DeliveryOwner>> {
+        // The inherent method of the same name, which takes the bare number.
+        Store::delivery_owner(self, delivery.get()).await
+    }
+
+    async fn delivery_language(&self, delivery: DeliveryId) -> StoreResult<Option<DeliveryLanguage>> {
+        type Row = (String, String, Option<String>, Option<String>, Option<String>);
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT t.footer_language, c.footer_language, tp.subject, tp.content, tp.text_content \
+             FROM deliveries d JOIN tasks t ON t.id = d.task_id JOIN customers c ON c.id = t.customer_id \
+             LEFT JOIN templates tp ON tp.id = t.tpl_id AND tp.customer_id = t.customer_id WHERE d.id = $1",
         )
         .bind(delivery)
         .fetch_optional(p)
         .await)?;
-        Ok(row.map(|(customer_id, task_id, list_id, address)| DeliveryOwner {
-            customer_id,
-            task_id,
-            list_id,
-            address,
+        // A value the column's check let through that this release does
+        // not know is `auto`.
+        let stored = |s: &str| FooterLanguage::parse(s).unwrap_or_default();
+        Ok(row.map(|(task, customer, subject, content, text)| {
+            let template = match (subject, content) {
+                (Some(subject), Some(content)) => Some((subject, content, text.unwrap_or_default())),
+                _ => None,
+            };
+            DeliveryLanguage {
+                task: stored(&task),
+                customer: stored(&customer),
+                template,
+            }
         }))
     }
 
-    /// Counts an unsubscribe through a task's link on the day's figures.
-    pub async fn count_link_unsubscribe(&self, owner: &DeliveryOwner, day: &str) -> StoreResult<()> {
+    async fn count_unsubscribe(&self, owner: &DeliveryOwner, day: Date) -> StoreResult<()> {
+        let day = format_date(day);
         self.write(
             "INSERT INTO track_daily (customer_id, day, task_id, unsubscribes) VALUES ($1, $2, $3, 1) \
              ON CONFLICT (customer_id, day, task_id) DO UPDATE SET unsubscribes = track_daily.unsubscribes + 1",
-            &[Arg::Int(owner.customer_id), Arg::Text(day), Arg::Int(owner.task_id)],
+            &[Arg::Int(owner.customer.get()), Arg::Text(&day), Arg::Int(owner.task.get())],
         )
         .await?;
         Ok(())
     }
 
-    /// Writes a batch of hits into every aggregate, in one transaction. A hit
-    /// within `scanner_window` seconds of its message's delivery counts as a
-    /// machine's. Hits of deliveries that no longer exist (a deleted task)
-    /// are dropped. Returns how many hits were recorded.
-    pub async fn record_hits(&self, hits: &[Hit], scanner_window: i64) -> StoreResult<usize> {
-        // Whose deliveries these are.
-        let mut ids: Vec<i64> = hits.iter().map(|h| h.delivery).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut owners: BTreeMap<i64, (i64, i64, String, Option<i64>)> = BTreeMap::new();
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
+    async fn hit_targets(&self, deliveries: &[DeliveryId]) -> StoreResult<HashMap<DeliveryId, HitTarget>> {
+        let mut targets = HashMap::with_capacity(deliveries.len());
+        for chunk in deliveries.chunks(LOOKUP_CHUNK) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT id, task_id, customer_id, address, sent_at FROM deliveries WHERE id IN ({})",
                 marks.join(", ")
             );
-            let rows: Vec<(i64, i64, i64, String, Option<i64>)> = on_pool!(self, p => {
+            let rows: Vec<(DeliveryId, TaskId, CustomerId, String, Option<i64>)> = on_pool!(self, p => {
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
                 for id in chunk {
                     q = q.bind(*id);
@@ -330,75 +254,35 @@ impl Store {
                 q.fetch_all(p).await
             })?;
             for (id, task, customer, address, sent_at) in rows {
-                owners.insert(id, (task, customer, address, sent_at));
+                targets.insert(
+                    id,
+                    HitTarget {
+                        task,
+                        customer,
+                        address,
+                        sent_at,
+                    },
+                );
             }
         }
+        Ok(targets)
+    }
 
-        // Aggregate the batch.
-        let mut recipients: BTreeMap<i64, RecipientAgg> = BTreeMap::new();
-        let mut clicks: BTreeMap<(i64, i64), ClickAgg> = BTreeMap::new();
-        let mut days: BTreeMap<(i64, String, i64), DayAgg> = BTreeMap::new();
-        let mut recorded = 0;
-        for h in hits {
-            let Some((task, customer, _, sent_at)) = owners.get(&h.delivery) else {
-                continue;
-            };
-            recorded += 1;
-            let scanned = sent_at.is_some_and(|s| h.at - s < scanner_window);
-            let human = !(h.machine || scanned);
-            let r = recipients.entry(h.delivery).or_default();
-            if r.first.as_ref().is_none_or(|f| h.at < f.0) {
-                r.first = Some((h.at, h.ip.clone(), h.browser.clone(), h.os.clone(), h.device));
-            }
-            if r.last.as_ref().is_none_or(|l| h.at >= l.0) {
-                r.last = Some((h.at, h.ip.clone()));
-            }
-            let d = days.entry((*customer, h.day.clone(), *task)).or_default();
-            match h.link {
-                None => {
-                    r.opens += 1;
-                    r.opens_human += i64::from(human);
-                    r.open_first = earliest(r.open_first, h.at);
-                    r.open_last = latest(r.open_last, h.at);
-                    d.opens += 1;
-                    d.opens_machine += i64::from(!human);
-                }
-                Some(link) => {
-                    r.clicks += 1;
-                    r.clicks_human += i64::from(human);
-                    r.click_first = earliest(r.click_first, h.at);
-                    r.click_last = latest(r.click_last, h.at);
-                    let c = clicks.entry((h.delivery, link)).or_default();
-                    c.total += 1;
-                    c.human += i64::from(human);
-                    c.first = earliest(c.first, h.at);
-                    c.last = latest(c.last, h.at);
-                    d.clicks += 1;
-                    d.clicks_machine += i64::from(!human);
-                }
-            }
-        }
-        if recorded == 0 {
-            return Ok(0);
-        }
-
-        let mut tasks: BTreeMap<i64, TaskAgg> = BTreeMap::new();
-        let mut links: BTreeMap<(i64, i64), (ClickAgg, i64)> = BTreeMap::new();
+    async fn write_hits(&self, batch: &HitBatch) -> StoreResult<()> {
+        let mut tasks: BTreeMap<TaskId, TaskAgg> = BTreeMap::new();
+        let mut links: BTreeMap<(TaskId, LinkId), LinkAgg> = BTreeMap::new();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            for (delivery, r) in &recipients {
-                let (task, _, address, _) = &owners[delivery];
-                let (_, ip_first, browser, os, device) = r.first.clone().unwrap_or_default();
-                let ip_last = r.last.clone().map(|l| l.1).unwrap_or_default();
+            for (delivery, r) in &batch.recipients {
                 let (open_human, click_human): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(UPSERT_RECIPIENT.as_str()))
-                    .bind(*task)
+                    .bind(r.task)
                     .bind(*delivery)
-                    .bind(address)
-                    .bind(browser)
-                    .bind(os)
-                    .bind(device)
-                    .bind(ip_first)
-                    .bind(ip_last)
+                    .bind(&r.address)
+                    .bind(&r.browser)
+                    .bind(&r.os)
+                    .bind(r.device)
+                    .bind(&r.ip_first)
+                    .bind(&r.ip_last)
                     .bind(r.opens)
                     .bind(r.opens_human)
                     .bind(r.open_first)
@@ -409,54 +293,41 @@ impl Store {
                     .bind(r.click_last)
                     .fetch_one(&mut *tx)
                     .await?;
-                let t = tasks.entry(*task).or_default();
+                let t = tasks.entry(r.task).or_default();
                 t.opens += r.opens;
                 t.opens_machine += r.opens - r.opens_human;
                 // The first human open (click) of this recipient ever: a unique one.
                 t.open_unique += i64::from(r.opens_human > 0 && open_human == r.opens_human);
                 t.click_unique += i64::from(r.clicks_human > 0 && click_human == r.clicks_human);
-                if let Some(at) = r.open_first {
-                    t.open_first = earliest(t.open_first, at);
-                }
-                if let Some(at) = r.open_last {
-                    t.open_last = latest(t.open_last, at);
-                }
+                t.open_first = earliest(t.open_first, r.open_first);
+                t.open_last = latest(t.open_last, r.open_last);
                 t.clicks += r.clicks;
                 t.clicks_machine += r.clicks - r.clicks_human;
-                if let Some(at) = r.click_first {
-                    t.click_first = earliest(t.click_first, at);
-                }
-                if let Some(at) = r.click_last {
-                    t.click_last = latest(t.click_last, at);
-                }
+                t.click_first = earliest(t.click_first, r.click_first);
+                t.click_last = latest(t.click_last, r.click_last);
             }
-            for ((delivery, link), c) in &clicks {
-                let (task, _, address, _) = &owners[delivery];
+            for ((delivery, link), c) in &batch.clicks {
                 let human: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(UPSERT_CLICK.as_str()))
-                    .bind(*task)
+                    .bind(c.task)
                     .bind(*delivery)
                     .bind(*link)
-                    .bind(address)
+                    .bind(&c.address)
                     .bind(c.total)
                     .bind(c.human)
                     .bind(c.first)
                     .bind(c.last)
                     .fetch_one(&mut *tx)
                     .await?;
-                let (l, unique) = links.entry((*task, *link)).or_default();
+                let l = links.entry((c.task, *link)).or_default();
                 l.total += c.total;
-                *unique += i64::from(c.human > 0 && human == c.human);
-                if let Some(at) = c.first {
-                    l.first = earliest(l.first, at);
-                }
-                if let Some(at) = c.last {
-                    l.last = latest(l.last, at);
-                }
+                l.unique += i64::from(c.human > 0 && human == c.human);
+                l.first = earliest(l.first, c.first);
+                l.last = latest(l.last, c.last);
             }
-            for ((task, link), (l, unique)) in &links {
+            for ((task, link), l) in &links {
                 sqlx::query(sqlx::AssertSqlSafe(UPDATE_LINK.as_str()))
                     .bind(l.total)
-                    .bind(*unique)
+                    .bind(l.unique)
                     .bind(l.first)
                     .bind(l.last)
                     .bind(*task)
@@ -480,10 +351,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            for ((customer, day, task), d) in &days {
+            for ((customer, day, task), d) in &batch.days {
                 sqlx::query(UPSERT_DAY)
                     .bind(*customer)
-                    .bind(day)
+                    .bind(format_date(*day))
                     .bind(*task)
                     .bind(d.opens)
                     .bind(d.opens_machine)
@@ -494,117 +365,6 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(recorded)
-    }
-
-    /// 3.1: a task's tracking figures (zeros before its first hit).
-    pub async fn task_tracking(&self, task: i64) -> StoreResult<TaskTracking> {
-        let row = on_pool!(self, p => sqlx::query_as::<_, TaskTracking>(
-            "SELECT open_unique, open_total, open_machine, open_first, open_last, click_unique, click_total, \
-             click_machine, click_first, click_last FROM task_tracking WHERE task_id = $1",
-        )
-        .bind(task)
-        .fetch_optional(p)
-        .await)?;
-        Ok(row.unwrap_or_default())
-    }
-
-    /// 3.1 `link_statistic`, 3.5: a task's links (one, with `link`), by id.
-    pub async fn link_stats(&self, task: i64, link: Option<i64>) -> StoreResult<Vec<LinkStat>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, LinkStat>(
-            "SELECT link_id, url, click_unique, click_total, click_first, click_last FROM task_links \
-             WHERE task_id = $1 AND ($2 IS NULL OR link_id = $2) ORDER BY link_id",
-        )
-        .bind(task)
-        .bind(link)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows)
-    }
-
-    pub async fn task_has_link(&self, task: i64, link: i64) -> StoreResult<bool> {
-        Ok(!self.link_stats(task, Some(link)).await?.is_empty())
-    }
-
-    /// 3.2: the recipients who opened or clicked, by ascending id.
-    pub async fn tracked_recipients(
-        &self,
-        task: i64,
-        after: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<TrackedRecipient>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, TrackedRecipient>(
-            "SELECT id, address, browser, os, device, ip_first, ip_last, open_total, open_first, open_last, \
-             click_total, click_first, click_last FROM track_recipients \
-             WHERE task_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(task)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows)
-    }
-
-    /// 3.3: click records of a task (of one link), by ascending id.
-    pub async fn click_records(
-        &self,
-        task: i64,
-        link: Option<i64>,
-        after: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<ClickRecord>> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, ClickRecord>(
-            "SELECT c.id, c.address, l.url, c.click_total, c.click_human, c.click_first, c.click_last \
-             FROM track_clicks c JOIN task_links l ON l.task_id = c.task_id AND l.link_id = c.link_id \
-             WHERE c.task_id = $1 AND ($2 IS NULL OR c.link_id = $2) AND c.id > $3 ORDER BY c.id LIMIT $4",
-        )
-        .bind(task)
-        .bind(link)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows)
-    }
-
-    /// Whether `email_id` is a tracked recipient of the task (3.4).
-    pub async fn task_has_recipient(&self, task: i64, email_id: i64) -> StoreResult<bool> {
-        let n: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT id FROM track_recipients WHERE task_id = $1 AND id = $2",
-        )
-        .bind(task)
-        .bind(email_id)
-        .fetch_optional(p)
-        .await)?;
-        Ok(n.is_some())
-    }
-
-    /// 3.4: the addresses of tracked recipients matching `f` (clicks by
-    /// scanners don't make a recipient one "with clicks"), by ascending
-    /// recipient id, a page at a time (`after` = the last id seen).
-    pub async fn tracked_addresses(
-        &self,
-        task: i64,
-        f: &TrackFilter,
-        after: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<(i64, String)>> {
-        let rows = on_pool!(self, p => sqlx::query_as(
-            "SELECT r.id, r.address FROM track_recipients r WHERE r.task_id = $1 AND r.id > $2 \
-             AND ($3 IS NULL OR r.id = $3) \
-             AND ($4 = 0 OR r.click_human > 0) \
-             AND ($5 IS NULL OR EXISTS (SELECT 1 FROM track_clicks c WHERE c.delivery_id = r.delivery_id AND c.link_id = $5 AND c.click_human > 0)) \
-             ORDER BY r.id LIMIT $6",
-        )
-        .bind(task)
-        .bind(after)
-        .bind(f.email_id)
-        .bind(i64::from(f.clicked_only || f.link_id.is_some()))
-        .bind(f.link_id)
-        .bind(limit)
-        .fetch_all(p)
-        .await)?;
-        Ok(rows)
+        Ok(())
     }
 }

@@ -57,6 +57,8 @@ pub struct ServerOptions {
     pub auth: Option<(&'static str, &'static str)>,
     /// The greeting, `220 …` unless a test wants a refusal.
     pub greeting: &'static str,
+    /// Listen on every address, not only on loopback.
+    pub every_address: bool,
 }
 
 impl Default for ServerOptions {
@@ -67,6 +69,7 @@ impl Default for ServerOptions {
             implicit_tls: false,
             auth: None,
             greeting: "220 sink.qunfa.test ESMTP test server",
+            every_address: false,
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Received {
     /// RCPT TO and DATA were already waiting when MAIL FROM was read:
     /// the client pipelined them.
     pub pipelined: bool,
+    /// When the end of its data arrived.
+    pub at: std::time::Instant,
 }
 
 /// Counters of what the server saw.
@@ -96,6 +101,8 @@ pub struct Stats {
     pub max_transactions: usize,
     pub rsets: usize,
     pub quits: usize,
+    /// AUTH commands received, whatever their outcome.
+    pub auths: usize,
 }
 
 #[derive(Default)]
@@ -146,7 +153,12 @@ fn acceptor() -> TlsAcceptor {
 
 impl SmtpServer {
     pub async fn start(options: ServerOptions) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let bind = if options.every_address {
+            "0.0.0.0:0"
+        } else {
+            "127.0.0.1:0"
+        };
+        let listener = TcpListener::bind(bind).await.expect("bind a test SMTP port");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared::default());
         let tls = (options.starttls || options.implicit_tls).then(acceptor);
@@ -262,12 +274,13 @@ impl Session {
 
     async fn run(self, stream: TcpStream) {
         let shared = self.shared.clone();
-        let _open = Open::new(&shared.open, |n| {
+        // A session is open from its connection to its QUIT (or its end).
+        let mut open = Some(Open::new(&shared.open, |n| {
             self.stats(|s| {
                 s.connections += 1;
                 s.max_connections = s.max_connections.max(n);
             })
-        });
+        }));
         let mut tls = false;
         let mut io: BufReader<Box<dyn Io>> = BufReader::new(Box::new(stream));
         if self.options.implicit_tls {
@@ -277,7 +290,7 @@ impl Session {
             io = s;
             tls = true;
         }
-        let _ = self.converse(io, tls).await;
+        let _ = self.converse(io, tls, &mut open).await;
     }
 
     async fn handshake(&self, io: BufReader<Box<dyn Io>>) -> Option<std::io::Result<BufReader<Box<dyn Io>>>> {
@@ -290,7 +303,12 @@ impl Session {
         )
     }
 
-    async fn converse(&self, mut io: BufReader<Box<dyn Io>>, mut tls: bool) -> std::io::Result<()> {
+    async fn converse(
+        &self,
+        mut io: BufReader<Box<dyn Io>>,
+        mut tls: bool,
+        open: &mut Option<Open<'_>>,
+    ) -> std::io::Result<()> {
         let shared = self.shared.clone();
         let mut authed: Option<String> = None;
         let mut t = Transaction::default();
@@ -340,6 +358,7 @@ impl Session {
                     t = Transaction::default();
                 }
                 "AUTH" => {
+                    self.shared.stats.lock().unwrap().auths += 1;
                     let user = self.login(&mut io, &command).await?;
                     if user.is_some() {
                         authed = user;
@@ -405,6 +424,7 @@ impl Session {
                                 tls,
                                 auth: authed.clone(),
                                 pipelined: t.pipelined,
+                                at: std::time::Instant::now(),
                             });
                             reply(&mut io, "250 2.0.0 Ok: queued").await?;
                             if t.rcpts.iter().any(|(_, a)| matches!(a, Act::AcceptThenClose)) {
@@ -424,6 +444,7 @@ impl Session {
                 "NOOP" => reply(&mut io, "250 2.0.0 Ok").await?,
                 "QUIT" => {
                     self.stats(|s| s.quits += 1);
+                    open.take();
                     reply(&mut io, "221 2.0.0 Bye").await?;
                     return Ok(());
                 }

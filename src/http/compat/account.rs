@@ -3,6 +3,7 @@
 use super::Call;
 use super::reply::{ApiError, ApiResult, Code, xml_response};
 use super::xml::Xml;
+use crate::domain::accounts;
 
 pub const OPERATIONS: &[&str] = &["customer-info", "service-info"];
 
@@ -15,10 +16,7 @@ pub async fn call(c: Call<'_>) -> ApiResult {
 }
 
 async fn customer_info(c: Call<'_>) -> ApiResult {
-    let customer = c
-        .app
-        .store
-        .customer_by_id(c.account_id)
+    let customer = accounts::customer_by_id(&c.app.store, c.customer())
         .await?
         .ok_or_else(|| ApiError::internal("authenticated customer vanished"))?;
     let p = &customer.profile;
@@ -38,7 +36,7 @@ async fn customer_info(c: Call<'_>) -> ApiResult {
 }
 
 async fn service_info(c: Call<'_>) -> ApiResult {
-    let s = c.app.store.service(c.account_id).await?;
+    let s = accounts::service(&c.app.store, c.customer()).await?;
     let today = c.app.clock.today();
     let mut x = Xml::new();
     x.open("service")

@@ -8,11 +8,12 @@ use super::Call;
 use super::params::Params;
 use super::reply::{ApiError, ApiResult, Code, Success, xml_response};
 use super::xml::Xml;
-use crate::domain::accounts::Role;
+use crate::domain::accounts::{self, Role};
+use crate::domain::ids::CustomerId;
 use crate::domain::senders::{
-    AddDomainError, DomainName, MailboxAddress, MailboxPassword, Owner, add_domain, seal_mailbox_password,
+    self, DomainName, Mailbox, MailboxAddress, MailboxPassword, MailboxScope, Owner, SenderDomain,
+    SenderError,
 };
-use crate::store::{Mailbox, MailboxScope, SenderDomain, StoreError};
 
 pub const OPERATIONS: &[&str] = &[
     "domain-list",
@@ -54,34 +55,34 @@ pub async fn call(c: Call<'_>) -> ApiResult {
 /// Who a call acts for.
 enum Acting {
     /// The authenticated customer; `claimed` is a `customer_id` it sent.
-    Customer { id: i64, claimed: Option<i64> },
+    Customer { id: CustomerId, claimed: Option<i64> },
     /// A manager, for the owner `customer_id` names, or for everyone.
     Manager(Option<Owner>),
 }
 
 /// Whether a manager must name the customer.
 #[derive(PartialEq, Eq)]
-enum CustomerId {
+enum Naming {
     Optional,
     Required,
 }
 
 impl Acting {
     /// Reads `user_type` and `customer_id`: missing, then invalid (D-2).
-    fn read(c: &Call<'_>, rule: CustomerId) -> Result<Acting, ApiError> {
+    fn read(c: &Call<'_>, rule: Naming) -> Result<Acting, ApiError> {
         let p = c.params;
         let role = if MANAGER_ONLY.contains(&c.op) {
             Role::Manager
         } else {
             Role::from_api_user_type(p.get("user_type")?).ok_or_else(|| ApiError::invalid("user_type"))?
         };
-        if role == Role::Manager && rule == CustomerId::Required && p.get("customer_id")?.is_none() {
+        if role == Role::Manager && rule == Naming::Required && p.get("customer_id")?.is_none() {
             return Err(ApiError::missing("customer_id"));
         }
         let claimed = p.id("customer_id")?;
         Ok(match role {
             Role::Customer => Acting::Customer {
-                id: c.account_id,
+                id: c.customer(),
                 claimed,
             },
             _ => Acting::Manager(claimed.map(Owner::from_api)),
@@ -91,7 +92,7 @@ impl Acting {
     /// A manager's customer must exist (`not_found`, step 5 of D-2).
     async fn check_customer(&self, c: &Call<'_>) -> Result<(), ApiError> {
         if let Acting::Manager(Some(Owner::Customer(id))) = self
-            && c.app.store.customer_by_id(*id).await?.is_none()
+            && accounts::customer_by_id(&c.app.store, *id).await?.is_none()
         {
             return Err(ApiError::new(Code::NotFound));
         }
@@ -118,7 +119,7 @@ impl Acting {
             Acting::Customer {
                 id,
                 claimed: Some(other),
-            } if other != id => Err(ApiError::new(Code::PermissionError)),
+            } if *other != id.get() => Err(ApiError::new(Code::PermissionError)),
             _ => Ok(()),
         }
     }
@@ -130,6 +131,17 @@ impl Acting {
             Acting::Customer { id, .. } => d.owner == Owner::Customer(*id) || d.owner == Owner::System,
             Acting::Manager(_) => true,
         }
+    }
+}
+
+/// A sender use-case's refusal as the vendor's code.
+fn sender_error(e: SenderError) -> ApiError {
+    match e {
+        SenderError::DomainExists | SenderError::MailboxExists => ApiError::new(Code::AlreadyExists),
+        SenderError::DomainNotFound | SenderError::MailboxNotFound => ApiError::new(Code::NotFound),
+        SenderError::InUse => ApiError::new(Code::InUse),
+        SenderError::Key(e) => ApiError::internal(e),
+        SenderError::Store(e) => e.into(),
     }
 }
 
@@ -148,10 +160,10 @@ fn password_param(pwd: &str) -> Result<MailboxPassword, ApiError> {
 
 /// 7.1.
 async fn domain_list(c: Call<'_>) -> ApiResult {
-    let acting = Acting::read(&c, CustomerId::Optional)?;
+    let acting = Acting::read(&c, Naming::Optional)?;
     acting.check_customer(&c).await?;
     acting.authorize()?;
-    let domains = c.app.store.domains(acting.owner()).await?;
+    let domains = senders::domains(&c.app.store, acting.owner()).await?;
     let mut x = Xml::new();
     x.open("domain_list");
     for d in &domains {
@@ -171,7 +183,7 @@ fn owner_and_domain(c: &Call<'_>) -> Result<(Acting, DomainName), ApiError> {
         return Err(ApiError::missing("customer_id"));
     }
     p.require("domain")?;
-    let acting = Acting::read(c, CustomerId::Required)?;
+    let acting = Acting::read(c, Naming::Required)?;
     Ok((acting, domain_param(p)?))
 }
 
@@ -181,7 +193,7 @@ async fn domain_add(c: Call<'_>) -> ApiResult {
     acting.check_customer(&c).await?;
     let owner = acting.target()?;
     let app = c.app;
-    match add_domain(
+    match senders::add_domain(
         &app.store,
         &app.secret_box,
         app.config.dkim_algorithms(),
@@ -193,9 +205,7 @@ async fn domain_add(c: Call<'_>) -> ApiResult {
     .await
     {
         Ok(_) => Ok(Success::message("添加域名成功").into_response()),
-        Err(AddDomainError::Exists) => Err(ApiError::new(Code::AlreadyExists)),
-        Err(AddDomainError::Key(e)) => Err(ApiError::internal(e)),
-        Err(AddDomainError::Store(e)) => Err(e.into()),
+        Err(e) => Err(sender_error(e)),
     }
 }
 
@@ -203,18 +213,9 @@ async fn domain_add(c: Call<'_>) -> ApiResult {
 async fn domain_del(c: Call<'_>) -> ApiResult {
     let (acting, name) = owner_and_domain(&c)?;
     let owner = acting.target()?;
-    let store = &c.app.store;
-    let domain = store
-        .domain(&name)
-        .await?
-        .filter(|d| d.owner == owner)
-        .ok_or_else(|| ApiError::new(Code::NotFound))?;
-    if store.domain_in_use(domain.id).await? {
-        return Err(ApiError::new(Code::InUse));
-    }
-    if !store.delete_domain(owner, &name).await? {
-        return Err(ApiError::new(Code::NotFound));
-    }
+    senders::delete_domain(&c.app.store, owner, &name)
+        .await
+        .map_err(sender_error)?;
     Ok(Success::message("删除域名成功").into_response())
 }
 
@@ -223,13 +224,12 @@ async fn domain_del(c: Call<'_>) -> ApiResult {
 async fn mailbox_list(c: Call<'_>) -> ApiResult {
     let p = c.params;
     p.require("domain")?;
-    let acting = Acting::read(&c, CustomerId::Optional)?;
+    let acting = Acting::read(&c, Naming::Optional)?;
     let name = domain_param(p)?;
     let (page, limit) = p.paging(30)?;
     acting.check_customer(&c).await?;
     let store = &c.app.store;
-    let domain = store
-        .domain(&name)
+    let domain = senders::domain(store, &name)
         .await?
         .filter(|d| acting.sees_domain(d))
         .ok_or_else(|| ApiError::new(Code::NotFound))?;
@@ -239,13 +239,8 @@ async fn mailbox_list(c: Call<'_>) -> ApiResult {
         Acting::Manager(Some(owner)) => MailboxScope::OwnedBy(*owner),
         Acting::Manager(None) => MailboxScope::All,
     };
-    let mailboxes = store
-        .mailboxes(
-            domain.id,
-            scope,
-            page.map(|n| (limit, (n - 1).saturating_mul(limit))),
-        )
-        .await?;
+    let page = page.map(|n| (limit, (n - 1).saturating_mul(limit)));
+    let mailboxes = senders::mailboxes(store, domain.id, scope, page).await?;
     let mut x = Xml::new();
     x.open("mailbox_list");
     for m in &mailboxes {
@@ -265,29 +260,30 @@ async fn mailbox_add(c: Call<'_>) -> ApiResult {
     let p = c.params;
     let pwd = p.require("pwd")?;
     let mailbox = p.require("mailbox")?;
-    let acting = Acting::read(&c, CustomerId::Required)?;
+    let acting = Acting::read(&c, Naming::Required)?;
     let address = MailboxAddress::parse(mailbox).ok_or_else(|| ApiError::new(Code::FormatError))?;
     let password = password_param(pwd)?;
     acting.check_customer(&c).await?;
     let owner = acting.target()?;
     let app = c.app;
-    let domain = app
-        .store
-        .domain(&address.domain)
+    // A domain the owner may not use answers not_found before a customer
+    // naming another customer is refused (D-2's order of checks).
+    senders::domain(&app.store, &address.domain)
         .await?
         .filter(|d| d.owner == owner || d.owner == Owner::System)
         .ok_or_else(|| ApiError::new(Code::NotFound))?;
     acting.authorize()?;
-    let sealed = seal_mailbox_password(&app.secret_box, &address, &password);
-    match app
-        .store
-        .create_mailbox(domain.id, owner, &address, &sealed, app.clock.now())
-        .await
-    {
-        Ok(_) => Ok(Success::message("添加账号成功").into_response()),
-        Err(StoreError::Duplicate(_)) => Err(ApiError::new(Code::AlreadyExists)),
-        Err(e) => Err(e.into()),
-    }
+    senders::add_mailbox(
+        &app.store,
+        &app.secret_box,
+        owner,
+        &address,
+        &password,
+        app.clock.now(),
+    )
+    .await
+    .map_err(sender_error)?;
+    Ok(Success::message("添加账号成功").into_response())
 }
 
 /// The mailbox 7.6 and 7.7 act on: one of the owner's. A customer naming a
@@ -295,10 +291,7 @@ async fn mailbox_add(c: Call<'_>) -> ApiResult {
 /// other mailbox is `not_found`.
 async fn own_mailbox(c: &Call<'_>, acting: &Acting, address: &MailboxAddress) -> Result<Mailbox, ApiError> {
     let owner = acting.target()?;
-    let found = c
-        .app
-        .store
-        .mailbox(address)
+    let found = senders::mailbox(&c.app.store, address)
         .await?
         .ok_or_else(|| ApiError::new(Code::NotFound))?;
     if found.owner == owner {
@@ -314,16 +307,12 @@ async fn own_mailbox(c: &Call<'_>, acting: &Acting, address: &MailboxAddress) ->
 /// 7.6.
 async fn mailbox_del(c: Call<'_>) -> ApiResult {
     let mailbox = c.params.require("mailbox")?;
-    let acting = Acting::read(&c, CustomerId::Required)?;
+    let acting = Acting::read(&c, Naming::Required)?;
     let address = mailbox_param(mailbox)?;
     let found = own_mailbox(&c, &acting, &address).await?;
-    let store = &c.app.store;
-    if store.mailbox_in_use(found.id).await? {
-        return Err(ApiError::new(Code::InUse));
-    }
-    if !store.delete_mailbox(found.id).await? {
-        return Err(ApiError::new(Code::NotFound));
-    }
+    senders::delete_mailbox(&c.app.store, &found)
+        .await
+        .map_err(sender_error)?;
     Ok(Success::message("删除账号成功").into_response())
 }
 
@@ -332,18 +321,13 @@ async fn mailbox_edit(c: Call<'_>) -> ApiResult {
     let p = c.params;
     let pwd = p.require("pwd")?;
     let mailbox = p.require("mailbox")?;
-    let acting = Acting::read(&c, CustomerId::Required)?;
+    let acting = Acting::read(&c, Naming::Required)?;
     let address = mailbox_param(mailbox)?;
     let password = password_param(pwd)?;
     let found = own_mailbox(&c, &acting, &address).await?;
     let app = c.app;
-    let sealed = seal_mailbox_password(&app.secret_box, &address, &password);
-    if !app
-        .store
-        .set_mailbox_password(found.id, &sealed, app.clock.now())
-        .await?
-    {
-        return Err(ApiError::new(Code::NotFound));
-    }
+    senders::set_mailbox_password(&app.store, &app.secret_box, &found, &password, app.clock.now())
+        .await
+        .map_err(sender_error)?;
     Ok(Success::message("修改账号成功").into_response())
 }

@@ -6,10 +6,8 @@
 mod account;
 mod bs;
 mod mloperate;
-pub mod params;
 pub mod reply;
 mod stats;
-mod stream;
 mod task;
 mod template;
 mod track;
@@ -24,12 +22,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use base64::Engine;
 
-use self::params::{FORM_LIMIT, Limits, Params};
 use self::reply::{ApiError, ApiResult, Code};
 use super::RouteLabel;
-use super::auth::Secret;
 use crate::app::App;
 use crate::domain::accounts::Role;
+use crate::domain::accounts::{Principal, Secret};
+use crate::domain::ids::CustomerId;
+use crate::http::params::{self, FORM_LIMIT, Limits, Params};
 
 /// The two roots of A.1 and H-6.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -132,6 +131,13 @@ pub struct Call<'a> {
     pub params: &'a Params,
 }
 
+impl Call<'_> {
+    /// The authenticated customer (for the scripts only customers call).
+    pub fn customer(&self) -> CustomerId {
+        CustomerId(self.account_id)
+    }
+}
+
 pub fn router() -> Router<App> {
     Router::new()
         .route("/mm-ms/api/{script}", any(api))
@@ -177,30 +183,8 @@ async fn handle(app: App, root: Root, script_name: String, ip: IpAddr, req: Requ
     response
 }
 
-/// The web console's forms run the API's own operations: one rule for
-/// each thing, whichever door it comes in by. `params` as from
-/// [`read_params`].
-pub async fn console_call(app: &App, account_id: i64, script: &str, op: &str, params: &Params) -> ApiResult {
-    let call = Call {
-        app,
-        account_id,
-        op,
-        params,
-    };
-    if let Some(e) = &params.body_error {
-        return Err(e.clone());
-    }
-    match Script::from_path(script) {
-        Some(Script::Mloperate) => mloperate::call(call).await,
-        Some(Script::Template) => template::call(call).await,
-        Some(Script::Task) => task::call(call).await,
-        Some(Script::FailExport) => stats::failexport(call, false).await,
-        _ => Err(ApiError::new(Code::UnknownDo)),
-    }
-}
-
 /// Reads a request's parameters with the upload limits of `script`.
-pub async fn read_params(
+async fn read_params(
     app: &App,
     script: &str,
     query: Option<&str>,
@@ -240,7 +224,7 @@ async fn run(
         None => "",
     };
     if let Some(e) = &params.body_error {
-        return Err(e.clone());
+        return Err(e.clone().into());
     }
     let call = Call {
         app,
@@ -280,12 +264,16 @@ async fn authenticate(
         let (user, pass) = basic_credentials(value)?;
         return app
             .auth
-            .check(role, &user, Secret::DigestOrPlain(&pass), ip)
-            .await;
+            .check(&app.store, role, &user, Secret::DigestOrPlain(&pass), ip)
+            .await
+            .map(Principal::number);
     }
     let user = params.auth_field("username")?;
     let pass = params.auth_field("password")?;
-    app.auth.check(role, user, Secret::Digest(pass), ip).await
+    app.auth
+        .check(&app.store, role, user, Secret::Digest(pass), ip)
+        .await
+        .map(Principal::number)
 }
 
 fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::xml::Xml;
+use crate::http::params::ParamError;
 
 /// The machine codes of F.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +76,19 @@ impl Code {
             Code::AddMaillistError => "添加联系人分类时发生错误",
             Code::UpdateMaillistError => "修改联系人分类时发生错误",
             Code::DeleteMaillistError => "删除联系人分类出错",
+        }
+    }
+}
+
+/// A parameter the request got wrong, as the vendor API reports it.
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> ApiError {
+        match e {
+            ParamError::Missing(name) => ApiError::missing(&name),
+            ParamError::Invalid(name) => ApiError::invalid(&name),
+            ParamError::BodyTooLarge => ApiError::with(Code::InvalidParam, "request body too large"),
+            ParamError::File(what) => ApiError::with(Code::FileError, what),
+            ParamError::Internal(e) => ApiError::internal(e),
         }
     }
 }

@@ -6,37 +6,65 @@ use std::collections::HashSet;
 
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
+use jiff::civil::Date;
 
 use super::Call;
 use super::reply::{ApiError, ApiResult, Code, xml_response};
-use super::stream::{Batch, STREAM_BATCH, streamed, text_export};
 use super::xml::Xml;
 use crate::app::App;
 use crate::clock::{format_date, parse_date};
+use crate::domain::accounts;
 use crate::domain::failure::FailureClass;
-use crate::store::{FailFilter, FailedRecipient, TaskFilter};
+use crate::domain::ids::TaskId;
+use crate::domain::reports::{
+    self, DayRange, FailedOf, FailedQuery, FailedRecipient, FailedWalk, ReportError, TaskDayFilter, TaskRef,
+};
+use crate::http::stream::{Batch, STREAM_BATCH, streamed, text_export};
 
-/// A required `date` parameter: the day's text (`YYYY-MM-DD`) and its span.
-fn day(c: &Call<'_>, name: &str) -> Result<(String, (i64, i64)), ApiError> {
+/// How the vendor API answers a report that could not be made. A task of
+/// another customer is `not_found`, as a missing one is.
+pub(super) fn report_error(e: ReportError) -> ApiError {
+    match e {
+        ReportError::NotFound | ReportError::LinkNotFound | ReportError::RecipientNotFound => {
+            ApiError::new(Code::NotFound)
+        }
+        ReportError::NotTracked => ApiError::with(Code::NotFound, "task is not tracked"),
+        ReportError::Days(_) => ApiError::invalid("date"),
+        ReportError::Store(e) => e.into(),
+    }
+}
+
+/// A date parameter: a calendar day (`YYYY-M-D`) a report can cover.
+fn date(name: &str, raw: &str) -> Result<Date, ApiError> {
+    let d = parse_date(raw).map_err(|_| ApiError::invalid(name))?;
+    DayRange::day(d).map_err(|_| ApiError::invalid(name))?;
+    Ok(d)
+}
+
+/// A required date parameter.
+fn required_date(c: &Call<'_>, name: &str) -> Result<Date, ApiError> {
     let raw = c.params.get(name)?.ok_or_else(|| ApiError::missing(name))?;
-    day_of(c, name, raw)
+    date(name, raw)
 }
 
 /// A date parameter's day (`YYYY-MM-DD`) and its span in `QUNFA_TIMEZONE`.
 pub(super) fn day_of(c: &Call<'_>, name: &str, raw: &str) -> Result<(String, (i64, i64)), ApiError> {
-    let d = parse_date(raw).map_err(|_| ApiError::invalid(name))?;
-    let next = d.tomorrow().map_err(|_| ApiError::invalid(name))?;
-    let clock = &c.app.clock;
-    Ok((format_date(d), (clock.start_of_day(d), clock.start_of_day(next))))
+    let d = date(name, raw)?;
+    let span = DayRange::day(d)
+        .map_err(|_| ApiError::invalid(name))?
+        .span(&c.app.clock);
+    Ok((format_date(d), span))
 }
 
 /// 2.2 `statistic.php`.
 pub async fn statistic(c: Call<'_>) -> ApiResult {
-    let (date, span) = day(&c, "date")?;
-    let s = c.app.store.day_statistic(c.account_id, &date, span).await?;
+    let date = required_date(&c, "date")?;
+    let s = reports::day_statistic(&c.app.store, &c.app.clock, c.customer(), date)
+        .await
+        .map_err(report_error)?;
     let mut x = Xml::new();
     x.open("statistic")
-        .text("date", &date)
+        .text("date", &format_date(date))
         .num("ws_qty", s.ws_qty)
         .num("ws_error", s.failed)
         .num("ws_count", s.ws_count)
@@ -57,33 +85,36 @@ pub async fn stask(c: Call<'_>) -> ApiResult {
     let p = c.params;
     let ident = p.get("ident")?;
     let id = p.id("id")?;
-    let date = match p.get("date")? {
-        Some(raw) => Some(day_of(&c, "date", raw)?.0),
+    let day = match p.get("date")? {
+        Some(raw) => Some(date("date", raw)?),
         None if ident.is_none() && id.is_none() => return Err(ApiError::missing("date")),
         None => None,
     };
-    let rows = c
-        .app
-        .store
-        .task_days(c.account_id, date.as_deref(), ident, id)
-        .await?;
+    let filter = TaskDayFilter {
+        day,
+        ident: ident.map(str::to_string),
+        task: id.map(TaskId),
+    };
+    let rows = reports::task_days(&c.app.store, c.customer(), &filter)
+        .await
+        .map_err(report_error)?;
     let mut x = Xml::new();
     x.open("data");
     for r in &rows {
         x.open("task")
             .num("task_id", r.task_id)
-            .text("task_date", &r.day)
+            .text("task_date", &format_date(r.day))
             .text("task_ident", &r.ident)
             .num("total", r.sent + r.failed)
             .num("failed", r.failed)
             .num("success", r.sent)
             .num("actual", r.sent)
-            .num("email_not_exist", r.not_exist)
-            .num("over_quota", r.over_quota)
-            .num("user_reject", r.user_reject)
+            .num("email_not_exist", r.classes.not_exist)
+            .num("over_quota", r.classes.over_quota)
+            .num("user_reject", r.classes.user_reject)
             .num("totalsum", r.recipients)
-            .num("invalid", r.invalid_addr + r.format_error)
-            .num("rubbish", r.complaint)
+            .num("invalid", r.classes.invalid_addr + r.classes.format_error)
+            .num("rubbish", r.complaints)
             .close("task");
     }
     x.close("data");
@@ -97,18 +128,19 @@ const ACTUAL_DEDUCTION: &str = "实际扣点";
 /// 2.5 `deduction.php`: the day's credits pre-deducted for tasks, and those
 /// actually deducted (one per accepted message); a row per type that day.
 pub async fn deduction(c: Call<'_>) -> ApiResult {
-    let (date, span) = day(&c, "date")?;
+    let day = required_date(&c, "date")?;
     let store = &c.app.store;
-    let company = store
-        .customer_by_id(c.account_id)
+    let company = accounts::customer_by_id(store, c.customer())
         .await?
         .map(|cu| cu.profile.company)
         .unwrap_or_default();
-    let day = store.day_statistic(c.account_id, &date, span).await?;
-    let (reserved, accepted) = (day.deduc_count, day.sent);
+    let d = reports::credits_deducted(store, &c.app.clock, c.customer(), day)
+        .await
+        .map_err(report_error)?;
+    let date = format_date(day);
     let mut x = Xml::new();
     x.open("data");
-    for (label, num) in [(PRE_DEDUCTION, reserved), (ACTUAL_DEDUCTION, accepted)] {
+    for (label, num) in [(PRE_DEDUCTION, d.reserved), (ACTUAL_DEDUCTION, d.charged)] {
         if num != 0 {
             x.open("list")
                 .text("date", &date)
@@ -132,37 +164,34 @@ enum OutType {
 }
 
 /// The Chinese description of a class (`error_type_dec`).
-fn class_text(code: i64) -> &'static str {
-    match code {
-        1 => "邮箱不存在",
-        2 => "空间不足",
-        3 => "用户拒收",
-        5 => "垃圾邮件投诉",
-        8 => "无效地址",
-        9 => "格式错误",
-        _ => "",
+fn class_text(class: FailureClass) -> &'static str {
+    match class {
+        FailureClass::NotExist => "邮箱不存在",
+        FailureClass::OverQuota => "空间不足",
+        FailureClass::UserReject => "用户拒收",
+        FailureClass::InvalidAddr => "无效地址",
+        FailureClass::FormatError => "格式错误",
     }
 }
 
-/// Walks the failed recipients of an export, removing repeats.
+/// Writes the failed recipients of an export, leaving out repeats.
 struct FailWalk {
     app: App,
-    customer: i64,
-    filter: FailFilter,
-    after: (i64, i64),
+    walk: FailedWalk,
     /// Rows carry their class and task (type=all, failexportall).
     detailed: bool,
     out: OutType,
-    seen: HashSet<(String, i64, i64)>,
+    seen: HashSet<(String, u8, TaskId)>,
     first: bool,
 }
 
 impl FailWalk {
     fn row(&mut self, r: &FailedRecipient, out: &mut Vec<u8>) {
+        let code = r.class.code();
         let key = if self.detailed && self.out != OutType::Txt {
-            (r.address.to_ascii_lowercase(), r.failure_class, r.task_id)
+            (r.address.to_ascii_lowercase(), code, r.task_id)
         } else {
-            (r.address.to_ascii_lowercase(), 0, 0)
+            (r.address.to_ascii_lowercase(), 0, TaskId(0))
         };
         if !self.seen.insert(key) {
             return;
@@ -177,23 +206,23 @@ impl FailWalk {
                     out.push(b',');
                 }
                 let v = if self.detailed {
-                    serde_json::json!({"email": r.address, "type": r.failure_class, "task_id": r.task_id})
+                    serde_json::json!({"email": r.address, "type": code, "task_id": r.task_id.get()})
                 } else {
                     serde_json::Value::String(r.address.clone())
                 };
                 out.extend_from_slice(v.to_string().as_bytes());
             }
             OutType::Xml => {
-                let mut x = Xml::fragment();
+                let mut x = Xml::fragment_at(1, 512);
                 x.open("recipient")
                     .text("email", &r.address)
-                    .num("error_type", r.failure_class)
-                    .text("error_type_dec", class_text(r.failure_class));
+                    .num("error_type", code)
+                    .text("error_type_dec", class_text(r.class));
                 if self.detailed {
                     x.num("task_id", r.task_id);
                 }
                 x.close("recipient");
-                out.extend(x.finish_fragment(1));
+                out.extend(x.finish_fragment());
             }
         }
         self.first = false;
@@ -202,15 +231,10 @@ impl FailWalk {
 
 fn fail_rows(mut w: FailWalk) -> Batch<FailWalk> {
     Box::pin(async move {
-        let rows = w
-            .app
-            .store
-            .failed_recipients(w.customer, &w.filter, w.after, STREAM_BATCH)
-            .await?;
-        let Some(last) = rows.last() else {
+        let rows = w.walk.next(&w.app.store, STREAM_BATCH).await?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        w.after = (last.finished_at, last.id);
+        }
         let mut out = Vec::with_capacity(rows.len() * 40);
         for r in &rows {
             w.row(r, &mut out);
@@ -223,28 +247,25 @@ fn fail_rows(mut w: FailWalk) -> Batch<FailWalk> {
 /// of the dates, rows with their class and task).
 pub async fn failexport(c: Call<'_>, all: bool) -> ApiResult {
     let p = c.params;
-    let (_, (from, mut to)) = day(&c, "date")?;
-    if let Some(raw) = p.get("date_end")? {
-        let (_, (end_from, end_to)) = day_of(&c, "date_end", raw)?;
-        if end_from < from {
-            return Err(ApiError::invalid("date_end"));
+    let first = required_date(&c, "date")?;
+    let days = match p.get("date_end")? {
+        Some(raw) => {
+            DayRange::new(first, date("date_end", raw)?).map_err(|_| ApiError::invalid("date_end"))?
         }
-        to = end_to;
-    }
-    let class = match p.get("type")? {
-        None if all => None,
+        None => DayRange::day(first).map_err(|_| ApiError::invalid("date"))?,
+    };
+    let of = match p.get("type")? {
+        None if all => FailedOf::Every,
         None => return Err(ApiError::missing("type")),
-        Some("all" | "-1") => None,
-        Some("5") => Some(5),
-        Some(t) => {
-            let class = t
-                .parse::<u8>()
+        Some("all" | "-1") => FailedOf::Every,
+        Some("5") => FailedOf::Complaints,
+        Some(t) => FailedOf::Class(
+            t.parse::<u8>()
                 .ok()
                 .and_then(FailureClass::from_code)
                 .or_else(|| FailureClass::parse(t))
-                .ok_or_else(|| ApiError::invalid("type"))?;
-            Some(i64::from(class.code()))
-        }
+                .ok_or_else(|| ApiError::invalid("type"))?,
+        ),
     };
     let out = match p.get("out_type")? {
         None | Some("txt") => OutType::Txt,
@@ -253,45 +274,26 @@ pub async fn failexport(c: Call<'_>, all: bool) -> ApiResult {
         Some(_) => return Err(ApiError::invalid("out_type")),
     };
     // The task: `task_ident` wins over `task_id`; required for types 1–3.
-    let filter = match (p.get("task_ident")?, p.id("task_id")?) {
-        (Some(ident), _) => Some(TaskFilter {
-            ident: Some(ident.to_string()),
-            ..Default::default()
-        }),
-        (None, Some(id)) => Some(TaskFilter {
-            id: Some(id),
-            ..Default::default()
-        }),
+    let task = match (p.get("task_ident")?, p.id("task_id")?) {
+        (Some(ident), _) => Some(TaskRef::Ident(ident.to_string())),
+        (None, Some(id)) => Some(TaskRef::Id(TaskId(id))),
         (None, None) => None,
     };
-    let tasks = match filter {
-        Some(f) => {
-            let ids: Vec<i64> = c
-                .app
-                .store
-                .tasks(c.account_id, &f)
-                .await?
-                .iter()
-                .map(|t| t.id)
-                .collect();
-            if ids.is_empty() {
-                return Err(ApiError::new(Code::NotFound));
-            }
-            Some(ids)
-        }
-        None if !all && matches!(class, Some(1..=3)) => return Err(ApiError::missing("task_id")),
-        None => None,
-    };
+    let per_task_class = matches!(
+        of,
+        FailedOf::Class(FailureClass::NotExist | FailureClass::OverQuota | FailureClass::UserReject)
+    );
+    if task.is_none() && !all && per_task_class {
+        return Err(ApiError::missing("task_id"));
+    }
+    let query = FailedQuery { days, of, task };
+    let walk = reports::failed_recipients(&c.app.store, &c.app.clock, c.customer(), &query)
+        .await
+        .map_err(report_error)?;
     let walk = FailWalk {
         app: c.app.clone(),
-        customer: c.account_id,
-        filter: FailFilter {
-            between: (from, to),
-            class,
-            tasks,
-        },
-        after: (i64::MIN, 0),
-        detailed: all || class.is_none(),
+        walk,
+        detailed: all || of == FailedOf::Every,
         out,
         seen: HashSet::new(),
         first: true,

@@ -6,12 +6,13 @@ use super::params::Params;
 use super::reply::{ApiError, ApiResult, Code, Success, xml_response};
 use super::xml::Xml;
 use crate::clock::TimeError;
-use crate::domain::accounts::ServiceType;
 use crate::domain::email::EmailAddress;
-use crate::domain::lists::ListStatus;
+use crate::domain::ids::{ListId, TaskId, TemplateId};
 use crate::domain::senders::DomainName;
-use crate::domain::tasks::{self, SendStatus, SenderErrorOr, SenderSelection, effective_quantity};
-use crate::store::{StoreError, Task, TaskFilter, TaskRefusal};
+use crate::domain::tasks::{
+    self, NewTask, SendStatus, SenderRequest, SenderSelection, Task, TaskEdit, TaskError, TaskFilter,
+};
+use crate::domain::templates::FooterLanguage;
 
 pub const OPERATIONS: &[&str] = &["add-task", "edit-task", "del-task", "task-list", "list-task"];
 
@@ -39,7 +40,7 @@ fn flag(p: &Params, name: &str, allowed: &[i64]) -> Result<Option<i64>, ApiError
 }
 
 fn count(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
-    p.id(name)
+    Ok(p.id(name)?)
 }
 
 /// A send time (D-8, H-11): a gap or a malformed value is `invalid_param`.
@@ -69,6 +70,14 @@ fn track_domain(p: &Params) -> Result<Option<String>, ApiError> {
         .ok_or_else(|| ApiError::invalid("track_domain"))
 }
 
+/// `footer_language` (a qunfa extension of 5.1/6.2): `zh`, `en`, `both`
+/// or `auto`, the language of the unsubscribe footer.
+fn footer_language(p: &Params) -> Result<Option<FooterLanguage>, ApiError> {
+    p.get("footer_language")?
+        .map(|v| FooterLanguage::parse(v).ok_or_else(|| ApiError::invalid("footer_language")))
+        .transpose()
+}
+
 fn replyto(p: &Params) -> Result<Option<String>, ApiError> {
     match p.raw("send_replyto")?.map(str::trim) {
         None => Ok(None),
@@ -79,39 +88,18 @@ fn replyto(p: &Params) -> Result<Option<String>, ApiError> {
     }
 }
 
-async fn sender(c: &Call<'_>, domain: Option<&str>, account: &str) -> Result<SenderSelection, ApiError> {
-    tasks::resolve_sender(&c.app.store, c.account_id, domain, account)
-        .await
-        .map_err(|e| match e {
-            SenderErrorOr::Sender(s) => ApiError::with(Code::SenderError, s.0),
-            SenderErrorOr::Store(e) => e.into(),
-        })
-}
-
-/// The list a task sends to: the customer's, enabled (else `state_error`);
-/// returns its address count.
-async fn usable_list(c: &Call<'_>, id: i64) -> Result<i64, ApiError> {
-    let list = c
-        .app
-        .store
-        .list(c.account_id, id)
-        .await?
-        .ok_or(ApiError::new(Code::NotFound))?;
-    if list.status == ListStatus::Disabled {
-        return Err(ApiError::with(
-            Code::StateError,
-            "maillist_id: the list is disabled",
-        ));
-    }
-    Ok(list.count)
-}
-
-fn refusal(e: StoreError) -> ApiError {
+/// A task use-case's refusal as the vendor's code.
+fn task_error(e: TaskError) -> ApiError {
     match e {
-        StoreError::NotFound(_) => ApiError::new(Code::NotFound),
-        StoreError::Other(s) if s == "state" => ApiError::new(Code::StateError),
-        StoreError::Other(s) if s == "quota" => ApiError::new(Code::QuotaError),
-        e => e.into(),
+        TaskError::NotFound | TaskError::TemplateNotFound | TaskError::ListNotFound => {
+            ApiError::new(Code::NotFound)
+        }
+        TaskError::ListDisabled => ApiError::with(Code::StateError, "maillist_id: the list is disabled"),
+        TaskError::Sender(why) => ApiError::with(Code::SenderError, why.to_string()),
+        TaskError::ServiceUnusable => ApiError::new(Code::ServiceDisabled),
+        TaskError::NotEnoughCredits { .. } => ApiError::new(Code::QuotaError),
+        TaskError::State { .. } => ApiError::new(Code::StateError),
+        TaskError::Store(e) => e.into(),
     }
 }
 
@@ -134,83 +122,45 @@ async fn add_task(c: Call<'_>) -> ApiResult {
     if start < 1 {
         return Err(ApiError::invalid("send_qty_start"));
     }
-    let now = c.app.clock.now();
     let send_time = match (status, time) {
-        (2, _) | (_, None) => now,
-        (_, Some(t)) => send_time(&c, "time", t)?,
+        (2, _) | (_, None) => None,
+        (_, Some(t)) => Some(send_time(&c, "time", t)?),
     };
     let subs_link = flag(p, "subs_link", &[0, 1])?.unwrap_or(1) == 1;
     let track_status = flag(p, "track_status", &[0, 1, 2])?.unwrap_or(0);
     let track_domain = track_domain(p)?.unwrap_or_default();
     let replyto = replyto(p)?.unwrap_or_default();
     let sender_name = p.get("send_fullname")?.unwrap_or("").to_string();
-
-    c.app
-        .store
-        .template(c.account_id, tpl_id)
-        .await?
-        .ok_or(ApiError::new(Code::NotFound))?;
-    let list_count = usable_list(&c, list_id).await?;
-    let selection = sender(
-        &c,
-        p.get_any(&["send_domain", "Send_domain"])?,
-        p.require("send_account")?,
-    )
-    .await?;
-
-    let service = c.app.store.service(c.account_id).await?;
-    let today = c.app.clock.today();
-    let releases = status != -1;
-    if releases && !service.is_usable(today) {
-        return Err(ApiError::new(Code::ServiceDisabled));
-    }
-    let remak = effective_quantity(send_qty, start, list_count);
-    let reserve = if releases && service.service_type == ServiceType::All {
-        remak
-    } else {
-        0
+    let footer_language = footer_language(p)?.unwrap_or_default();
+    let sender = SenderRequest {
+        domain: p.get_any(&["send_domain", "Send_domain"])?.map(str::to_string),
+        account: p.require("send_account")?.to_string(),
     };
-    if reserve > service.available(today) {
-        return Err(ApiError::new(Code::QuotaError));
-    }
-    let task = Task {
-        id: 0,
-        customer_id: c.account_id,
-        ident: tasks::new_ident(c.app.clock.date_of(send_time), c.account_id),
-        tpl_id,
-        tpl_name: String::new(),
-        list_id,
-        list_name: String::new(),
-        sender: selection,
-        sender_name,
-        replyto,
-        send_qty,
-        send_qty_start: start,
-        send_qty_remak: remak,
-        send_time,
-        time_start: None,
-        time_end: None,
-        // "Send immediately" is waiting with the time now; the scheduler starts it at once.
-        status: if status == -1 {
-            SendStatus::Hold
-        } else {
-            SendStatus::Waiting
+    let task = tasks::create_task(
+        &c.app.store,
+        &c.app.clock,
+        c.customer(),
+        NewTask {
+            template: TemplateId(tpl_id),
+            list: ListId(list_id),
+            sender,
+            sender_name,
+            replyto,
+            send_qty,
+            start,
+            send_time,
+            hold: status == -1,
+            track_status,
+            subs_link,
+            track_domain,
+            footer_language,
         },
-        track_status,
-        subs_link,
-        track_domain,
-        addr_type: 0,
-        reserved: reserve,
-        service_paused: false,
-        recipients: 0,
-        sent_count: 0,
-        error_count: 0,
-        skipped_count: 0,
-    };
-    let id = c.app.store.create_task(&task, now).await.map_err(refusal)?;
+    )
+    .await
+    .map_err(task_error)?;
     c.app.engine_wakeup.notify_one();
     Ok(Success {
-        id: Some(id),
+        id: Some(task.id.get()),
         count: None,
         message: "添加群发任务成功！".into(),
         id_in_data: false,
@@ -238,6 +188,7 @@ async fn edit_task(c: Call<'_>) -> ApiResult {
         "track_status",
         "track_domain",
         "send_replyto",
+        "footer_language",
     ];
     if !CHANGEABLE.iter().any(|n| p.is_present(n)) {
         return Err(ApiError::missing("send_time"));
@@ -259,94 +210,27 @@ async fn edit_task(c: Call<'_>) -> ApiResult {
     let track_domain = track_domain(p)?;
     let replyto = replyto(p)?;
     let sender_name = p.raw("send_fullname")?.map(|s| s.trim().to_string());
+    let footer_language = footer_language(p)?;
 
-    let current = c
-        .app
-        .store
-        .task(c.account_id, id)
-        .await?
-        .ok_or(ApiError::new(Code::NotFound))?;
-    if let Some(t) = tpl_id {
-        c.app
-            .store
-            .template(c.account_id, t)
-            .await?
-            .ok_or(ApiError::new(Code::NotFound))?;
-    }
-    let list_count = usable_list(&c, list_id.unwrap_or(current.list_id)).await?;
-    if !matches!(current.status, SendStatus::Hold | SendStatus::Waiting) {
-        return Err(ApiError::new(Code::StateError));
-    }
-    let domain_given = p.get_any(&["send_domain", "Send_domain"])?;
-    let account_given = p.get("send_account")?;
-    let selection = if domain_given.is_some() || account_given.is_some() {
-        // F.3: a missing partner comes from the current selection.
-        let (d, a) = match (&current.sender, domain_given, account_given) {
-            (_, Some(d), Some(a)) => (Some(d.to_string()), a.to_string()),
-            (SenderSelection::All, Some(d), None) => (Some(d.to_string()), "all".to_string()),
-            (SenderSelection::Domain(_), Some(d), None) => (Some(d.to_string()), "all".to_string()),
-            (SenderSelection::Address(a), Some(d), None) => (Some(d.to_string()), a.clone()),
-            (SenderSelection::All, None, Some(a)) => (Some("all".to_string()), a.to_string()),
-            (SenderSelection::Domain(x), None, Some(a)) => (Some(x.clone()), a.to_string()),
-            (SenderSelection::Address(_), None, Some(a)) => (None, a.to_string()),
-            (_, None, None) => unreachable!("one of them was given"),
-        };
-        Some(sender(&c, d.as_deref(), &a).await?)
-    } else {
-        None
+    let edit = TaskEdit {
+        release: status.map(|s| s == 1),
+        template: tpl_id.map(TemplateId),
+        list: list_id.map(ListId),
+        send_domain: p.get_any(&["send_domain", "Send_domain"])?.map(str::to_string),
+        send_account: p.get("send_account")?.map(str::to_string),
+        sender_name,
+        send_qty,
+        start,
+        send_time: time,
+        subs_link: subs_link.map(|v| v == 1),
+        track_status,
+        track_domain,
+        replyto,
+        footer_language,
     };
-
-    let service = c.app.store.service(c.account_id).await?;
-    let today = c.app.clock.today();
-    let next_status = match status {
-        Some(1) => SendStatus::Waiting,
-        Some(_) => SendStatus::Hold,
-        None => current.status,
-    };
-    if status == Some(1) && !service.is_usable(today) {
-        return Err(ApiError::new(Code::ServiceDisabled));
-    }
-    let all_type = service.service_type == ServiceType::All;
-    let updated = c
-        .app
-        .store
-        .change_task(c.account_id, id, c.app.clock.now(), |t: &Task| {
-            if !matches!(t.status, SendStatus::Hold | SendStatus::Waiting) {
-                return Err(TaskRefusal::State);
-            }
-            let mut n = t.clone();
-            n.tpl_id = tpl_id.unwrap_or(t.tpl_id);
-            n.list_id = list_id.unwrap_or(t.list_id);
-            if let Some(s) = &selection {
-                n.sender = s.clone();
-            }
-            if let Some(v) = &sender_name {
-                n.sender_name = v.clone();
-            }
-            n.send_qty = send_qty.unwrap_or(t.send_qty);
-            n.send_qty_start = start.unwrap_or(t.send_qty_start);
-            if list_id.is_some() || send_qty.is_some() || start.is_some() {
-                n.send_qty_remak = effective_quantity(n.send_qty, n.send_qty_start, list_count);
-            }
-            n.send_time = time.unwrap_or(t.send_time);
-            n.status = next_status;
-            n.subs_link = subs_link.map_or(t.subs_link, |v| v == 1);
-            n.track_status = track_status.unwrap_or(t.track_status);
-            if let Some(d) = &track_domain {
-                n.track_domain = d.clone();
-            }
-            if let Some(r) = &replyto {
-                n.replyto = r.clone();
-            }
-            n.reserved = if all_type && n.status == SendStatus::Waiting {
-                n.send_qty_remak
-            } else {
-                0
-            };
-            Ok(n)
-        })
+    let updated = tasks::edit_task(&c.app.store, &c.app.clock, c.customer(), TaskId(id), edit)
         .await
-        .map_err(refusal)?;
+        .map_err(task_error)?;
     if updated.status == SendStatus::Waiting {
         c.app.engine_wakeup.notify_one();
     }
@@ -355,11 +239,9 @@ async fn edit_task(c: Call<'_>) -> ApiResult {
 
 async fn del_task(c: Call<'_>) -> ApiResult {
     let id = c.params.require_id("id")?;
-    c.app
-        .store
-        .delete_task(c.account_id, id, c.app.clock.now())
+    tasks::delete_task(&c.app.store, c.customer(), TaskId(id), c.app.clock.now())
         .await
-        .map_err(refusal)?;
+        .map_err(task_error)?;
     Ok(Success::message("删除群发任务成功").into_response())
 }
 
@@ -380,7 +262,7 @@ async fn task_list(c: Call<'_>) -> ApiResult {
     let p = c.params;
     let id = p.id("id")?;
     let mut filter = TaskFilter {
-        id,
+        id: id.map(TaskId),
         statuses: statuses(p, "send_status")?,
         ..Default::default()
     };
@@ -392,7 +274,7 @@ async fn task_list(c: Call<'_>) -> ApiResult {
         let page = page.unwrap_or(1);
         filter.page = Some((limit, (page - 1).saturating_mul(limit)));
     }
-    let rows = c.app.store.tasks(c.account_id, &filter).await?;
+    let rows = tasks::tasks(&c.app.store, c.customer(), &filter).await?;
     if id.is_some() && rows.is_empty() {
         return Err(ApiError::new(Code::NotFound));
     }
@@ -400,7 +282,7 @@ async fn task_list(c: Call<'_>) -> ApiResult {
     x.open("task_list");
     for t in &rows {
         x.open("task")
-            .num("id", t.id)
+            .num("id", t.id.get())
             .text("sn", &t.ident)
             .text("acct_type", t.sender.acct_type());
         match &t.sender {
@@ -425,10 +307,10 @@ async fn task_list(c: Call<'_>) -> ApiResult {
 /// The elements 2.1 and 6.1 share, from `tpl_id` on.
 fn common_tail(c: &Call<'_>, x: &mut Xml, t: &Task) {
     let clock = &c.app.clock;
-    x.num("tpl_id", t.tpl_id)
+    x.num("tpl_id", t.tpl_id.get())
         .text("tpl_name", &t.tpl_name)
         .num("addr_type", t.addr_type)
-        .num("list_id", t.list_id)
+        .num("list_id", t.list_id.get())
         .text("list_name", &t.list_name)
         .num("send_qty", t.send_qty)
         .num("send_qty_remak", t.send_qty_remak)
@@ -450,7 +332,7 @@ async fn list_task(c: Call<'_>) -> ApiResult {
         return Err(ApiError::missing("date"));
     }
     let mut filter = TaskFilter {
-        id,
+        id: id.map(TaskId),
         ident,
         statuses: statuses(p, "state")?,
         ..Default::default()
@@ -458,12 +340,12 @@ async fn list_task(c: Call<'_>) -> ApiResult {
     if let Some(date) = date {
         filter.send_between = Some(super::stats::day_of(&c, "date", date)?.1);
     }
-    let rows = c.app.store.tasks(c.account_id, &filter).await?;
+    let rows = tasks::tasks(&c.app.store, c.customer(), &filter).await?;
     let mut x = Xml::new();
     x.open("task_list");
     for t in &rows {
         x.open("task")
-            .num("id", t.id)
+            .num("id", t.id.get())
             .text("sn", &t.ident)
             .text("sender", t.sender.address())
             .text("sender_name", &t.sender_name)

@@ -3,11 +3,14 @@
 
 use super::Call;
 use super::reply::{ApiError, ApiResult, Code, xml_response};
-use super::stream::{Batch, STREAM_BATCH, streamed, text_export};
+use super::stats::report_error;
 use super::xml::Xml;
 use crate::app::App;
-use crate::store::{Task, TaskFilter, TrackFilter};
-use crate::tracking::ratio;
+use crate::domain::ids::{LinkId, TaskId, TrackedRecipientId};
+use crate::domain::reports::{
+    self, AddressWalk, ClickWalk, LinkStat, RecipientWalk, TaskRef, TrackedAddressFilter, TrackedTask, ratio,
+};
+use crate::http::stream::{Batch, STREAM_BATCH, streamed, text_export};
 
 pub const OPERATIONS: &[&str] = &["overview", "open-detail", "click-detail", "link-stat"];
 
@@ -24,51 +27,30 @@ pub async fn call(c: Call<'_>) -> ApiResult {
 /// The task of chapter 3's `id`/`ident` rule: one is required, `ident`
 /// wins (and `id` is then not even read). A task never tracked is
 /// `not_found` too.
-async fn tracked_task(c: &Call<'_>) -> Result<Task, ApiError> {
+async fn tracked_task(c: &Call<'_>) -> Result<TrackedTask, ApiError> {
     let p = c.params;
-    let filter = match p.get("ident")? {
-        Some(ident) => TaskFilter {
-            ident: Some(ident.to_string()),
-            ..Default::default()
-        },
-        None => TaskFilter {
-            id: Some(p.id("id")?.ok_or_else(|| ApiError::missing("id"))?),
-            ..Default::default()
-        },
+    let task = match p.get("ident")? {
+        Some(ident) => TaskRef::Ident(ident.to_string()),
+        None => TaskRef::Id(TaskId(p.id("id")?.ok_or_else(|| ApiError::missing("id"))?)),
     };
-    tracked(c, filter).await
+    tracked(c, &task).await
 }
 
-async fn tracked(c: &Call<'_>, filter: TaskFilter) -> Result<Task, ApiError> {
-    let task = c
-        .app
-        .store
-        .tasks(c.account_id, &filter)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::new(Code::NotFound))?;
-    if task.track_status == 0 {
-        return Err(ApiError::with(Code::NotFound, "task is not tracked"));
-    }
-    Ok(task)
+async fn tracked(c: &Call<'_>, task: &TaskRef) -> Result<TrackedTask, ApiError> {
+    reports::tracked_task(&c.app.store, c.customer(), task)
+        .await
+        .map_err(report_error)
 }
 
-/// An optional `link_id` that must be one of the task's links.
-async fn link_of(c: &Call<'_>, task: &Task) -> Result<Option<i64>, ApiError> {
-    let Some(link) = c.params.id("link_id")? else {
-        return Ok(None);
-    };
-    if !c.app.store.task_has_link(task.id, link).await? {
-        return Err(ApiError::new(Code::NotFound));
-    }
-    Ok(Some(link))
+/// An optional `link_id`.
+fn link_param(c: &Call<'_>) -> Result<Option<LinkId>, ApiError> {
+    Ok(c.params.id("link_id")?.map(LinkId))
 }
 
-fn link_stats(x: &mut Xml, app: &App, links: &[crate::store::LinkStat]) {
+fn link_stats(x: &mut Xml, app: &App, links: &[LinkStat]) {
     for l in links {
         x.open("link")
-            .num("link_id", l.link_id)
+            .num("link_id", l.link)
             .text("link", &l.url)
             .num("click_unique", l.click_unique)
             .num("click_total", l.click_total)
@@ -80,21 +62,12 @@ fn link_stats(x: &mut Xml, app: &App, links: &[crate::store::LinkStat]) {
 
 /// 3.1.
 async fn overview(c: Call<'_>) -> ApiResult {
-    let task = tracked_task(&c).await?;
-    let store = &c.app.store;
-    let t = store.task_tracking(task.id).await?;
-    let clicks = task.track_status == 2;
-    let links = if clicks {
-        store.link_stats(task.id, None).await?
-    } else {
-        Vec::new()
-    };
+    let tracked = tracked_task(&c).await?;
+    let o = reports::tracking_overview(&c.app.store, &tracked)
+        .await
+        .map_err(report_error)?;
+    let (task, t) = (tracked.task(), &o.tracking);
     let clock = &c.app.clock;
-    let (click_unique, click_total, click_first, click_last) = if clicks {
-        (t.click_unique, t.click_total, t.click_first, t.click_last)
-    } else {
-        (0, 0, None, None)
-    };
     let mut x = Xml::new();
     x.open("track")
         .num("track_id", task.id)
@@ -107,42 +80,34 @@ async fn overview(c: Call<'_>) -> ApiResult {
         .num("open_total", t.open_total)
         .text("open_first", &clock.format_opt_datetime(t.open_first))
         .text("open_last", &clock.format_opt_datetime(t.open_last))
-        .num("click_unique", click_unique)
-        .num("click_total", click_total)
-        .text("click_first", &clock.format_opt_datetime(click_first))
-        .text("click_last", &clock.format_opt_datetime(click_last))
+        .num("click_unique", t.click_unique)
+        .num("click_total", t.click_total)
+        .text("click_first", &clock.format_opt_datetime(t.click_first))
+        .text("click_last", &clock.format_opt_datetime(t.click_last))
         .text("open_ratio", &ratio(t.open_unique, task.sent_count))
-        .text("click_ratio", &ratio(click_unique, task.sent_count))
+        .text("click_ratio", &ratio(t.click_unique, task.sent_count))
         .open("link_statistic");
-    link_stats(&mut x, c.app, &links);
+    link_stats(&mut x, c.app, &o.links);
     x.close("link_statistic").close("track");
     Ok(xml_response(x.finish()))
 }
 
-/// Walks a task's report rows in id order, a batch at a time.
-struct Walk {
+/// A report's rows being streamed, a batch at a time.
+struct Walk<W> {
     app: App,
-    task: i64,
-    link: Option<i64>,
-    filter: TrackFilter,
-    after: i64,
+    walk: W,
 }
 
-fn recipient_fragments(mut w: Walk) -> Batch<Walk> {
+fn recipient_fragments(mut w: Walk<RecipientWalk>) -> Batch<Walk<RecipientWalk>> {
     Box::pin(async move {
-        let rows = w
-            .app
-            .store
-            .tracked_recipients(w.task, w.after, STREAM_BATCH)
-            .await?;
-        let Some(last) = rows.last() else {
+        let rows = w.walk.next(&w.app.store, STREAM_BATCH).await?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        w.after = last.id;
+        }
         let clock = &w.app.clock;
         let mut out = Vec::with_capacity(rows.len() * 600);
         for r in &rows {
-            let mut x = Xml::fragment();
+            let mut x = Xml::fragment_at(1, 512);
             x.open("user")
                 .num("email_id", r.id)
                 .text("email", &r.address)
@@ -160,27 +125,22 @@ fn recipient_fragments(mut w: Walk) -> Batch<Walk> {
                 .text("click_first", &clock.format_opt_datetime(r.click_first))
                 .text("click_last", &clock.format_opt_datetime(r.click_last))
                 .close("user");
-            out.extend(x.finish_fragment(1));
+            out.extend(x.finish_fragment());
         }
         Ok(Some((out, w)))
     })
 }
 
-fn click_fragments(mut w: Walk) -> Batch<Walk> {
+fn click_fragments(mut w: Walk<ClickWalk>) -> Batch<Walk<ClickWalk>> {
     Box::pin(async move {
-        let rows = w
-            .app
-            .store
-            .click_records(w.task, w.link, w.after, STREAM_BATCH)
-            .await?;
-        let Some(last) = rows.last() else {
+        let rows = w.walk.next(&w.app.store, STREAM_BATCH).await?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        w.after = last.id;
+        }
         let clock = &w.app.clock;
         let mut out = Vec::with_capacity(rows.len() * 400);
         for r in &rows {
-            let mut x = Xml::fragment();
+            let mut x = Xml::fragment_at(1, 512);
             x.open("click")
                 .num("click_id", r.id)
                 .text("email", &r.address)
@@ -190,26 +150,19 @@ fn click_fragments(mut w: Walk) -> Batch<Walk> {
                 .text("click_first", &clock.format_opt_datetime(r.click_first))
                 .text("click_last", &clock.format_opt_datetime(r.click_last))
                 .close("click");
-            out.extend(x.finish_fragment(1));
+            out.extend(x.finish_fragment());
         }
         Ok(Some((out, w)))
     })
 }
 
-fn walk(c: &Call<'_>, task: i64, link: Option<i64>, filter: TrackFilter) -> Walk {
-    Walk {
-        app: c.app.clone(),
-        task,
-        link,
-        filter,
-        after: 0,
-    }
-}
-
 /// 3.2: every recipient who opened or clicked, by ascending `email_id`.
 async fn open_detail(c: Call<'_>) -> ApiResult {
     let task = tracked_task(&c).await?;
-    let w = walk(&c, task.id, None, TrackFilter::default());
+    let w = Walk {
+        app: c.app.clone(),
+        walk: RecipientWalk::new(&task),
+    };
     Ok(xml_response(streamed(
         Xml::head("data"),
         w,
@@ -221,8 +174,14 @@ async fn open_detail(c: Call<'_>) -> ApiResult {
 /// 3.3: (recipient, link) click records, of one link with `link_id`.
 async fn click_detail(c: Call<'_>) -> ApiResult {
     let task = tracked_task(&c).await?;
-    let link = link_of(&c, &task).await?;
-    let w = walk(&c, task.id, link, TrackFilter::default());
+    let link = link_param(&c)?;
+    let walk = reports::click_records(&c.app.store, &task, link)
+        .await
+        .map_err(report_error)?;
+    let w = Walk {
+        app: c.app.clone(),
+        walk,
+    };
     Ok(xml_response(streamed(
         Xml::head("data"),
         w,
@@ -234,8 +193,10 @@ async fn click_detail(c: Call<'_>) -> ApiResult {
 /// 3.5: the task's links (or one).
 async fn link_stat(c: Call<'_>) -> ApiResult {
     let task = tracked_task(&c).await?;
-    let link = link_of(&c, &task).await?;
-    let links = c.app.store.link_stats(task.id, link).await?;
+    let link = link_param(&c)?;
+    let links = reports::link_stats(&c.app.store, &task, link)
+        .await
+        .map_err(report_error)?;
     let mut x = Xml::new();
     x.open("data");
     link_stats(&mut x, c.app, &links);
@@ -243,19 +204,14 @@ async fn link_stat(c: Call<'_>) -> ApiResult {
     Ok(xml_response(x.finish()))
 }
 
-fn address_lines(mut w: Walk) -> Batch<Walk> {
+fn address_lines(mut w: Walk<AddressWalk>) -> Batch<Walk<AddressWalk>> {
     Box::pin(async move {
-        let rows = w
-            .app
-            .store
-            .tracked_addresses(w.task, &w.filter, w.after, STREAM_BATCH)
-            .await?;
-        let Some((last, _)) = rows.last() else {
+        let rows = w.walk.next(&w.app.store, STREAM_BATCH).await?;
+        if rows.is_empty() {
             return Ok(None);
-        };
-        w.after = *last;
+        }
         let mut out = Vec::with_capacity(rows.len() * 32);
-        for (_, address) in &rows {
+        for address in &rows {
             out.extend_from_slice(address.as_bytes());
             out.push(b'\n');
         }
@@ -273,29 +229,27 @@ pub async fn export(c: Call<'_>) -> ApiResult {
         Some("1") => true,
         Some(_) => return Err(ApiError::invalid("is_click")),
     };
-    let task = tracked(
-        &c,
-        TaskFilter {
-            id: Some(track_id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let link_id = link_of(&c, &task).await?;
-    let email_id = p.id("email_id")?;
-    if let Some(e) = email_id
-        && !c.app.store.task_has_recipient(task.id, e).await?
-    {
-        return Err(ApiError::new(Code::NotFound));
+    let task = tracked(&c, &TaskRef::Id(TaskId(track_id))).await?;
+    let link = link_param(&c)?;
+    if let Some(link) = link {
+        reports::task_link(&c.app.store, &task, link)
+            .await
+            .map_err(report_error)?;
     }
-    let filter = TrackFilter {
+    let filter = TrackedAddressFilter {
         clicked_only,
-        link_id,
-        email_id,
+        link,
+        recipient: p.id("email_id")?.map(TrackedRecipientId),
     };
-    let w = walk(&c, task.id, None, filter);
+    let walk = reports::tracked_addresses(&c.app.store, &task, filter)
+        .await
+        .map_err(report_error)?;
+    let w = Walk {
+        app: c.app.clone(),
+        walk,
+    };
     Ok(text_export(
-        format!("trackexport-{}.txt", task.id),
+        format!("trackexport-{}.txt", task.task().id),
         w,
         address_lines,
     ))

@@ -3,48 +3,14 @@
 
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
+pub use crate::http::lang::Lang;
 
 impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "zh" => Some(Lang::Zh),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    /// The first language of an Accept-Language header we speak; Chinese
-    /// when it names none.
-    pub fn from_accept(header: &str) -> Lang {
-        for part in header.split(',') {
-            let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            if tag.starts_with("zh") {
-                return Lang::Zh;
-            }
-            if tag.starts_with("en") {
-                return Lang::En;
-            }
-        }
-        Lang::Zh
-    }
-
     /// Every string of the console in this language, by key.
     pub fn strings(self) -> BTreeMap<&'static str, &'static str> {
         STRINGS
             .iter()
-            .map(|(k, zh, en)| (*k, if self == Lang::Zh { *zh } else { *en }))
+            .map(|(k, zh, en)| (*k, self.pick(zh, en)))
             .collect()
     }
 }
@@ -130,6 +96,12 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("subject", "主题", "Subject"),
     ("preview", "预览", "Preview"),
     ("sample", "示例收件人", "Sample recipient"),
+    ("text_part", "纯文本部分", "Plain-text part"),
+    (
+        "text_derived",
+        "纯文本部分（模板无纯文本内容，由 HTML 生成）",
+        "Plain-text part (derived from the HTML: the template has none)",
+    ),
     ("domain", "域名", "Domain"),
     ("mailboxes", "邮箱", "Mailboxes"),
     ("dkim_record", "需发布的DKIM记录", "DKIM record to publish"),
@@ -155,5 +127,183 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("import_running", "导入中", "running"),
     ("import_done", "已完成", "done"),
     ("import_failed", "失败", "failed"),
+    ("skip_to_content", "跳到正文", "Skip to the content"),
+    ("menu", "菜单", "Menu"),
+    ("when", "发送方式", "When"),
+    ("time_hint", "格式：2026-12-01 09:00", "As 2026-12-01 09:00"),
+    ("file", "文件", "File"),
+    ("ok_created", "已创建", "Created."),
+    ("ok_done", "已完成", "Done."),
+    ("ok_saved", "已保存", "Saved."),
+    ("ok_deleted", "已删除", "Deleted."),
+    ("ok_moved", "已移动", "Moved."),
+    ("ok_copied", "已复制", "Copied."),
+    ("ok_sent_test", "测试邮件已发出", "The test message was sent."),
+    ("ok_lifted", "已解除屏蔽", "The suppression was lifted."),
+    ("ok_added", "已添加", "Added."),
+    ("ok_password_changed", "密码已修改", "Your password was changed."),
+    (
+        "ok_imported",
+        "文件已上传，正在导入",
+        "The file was uploaded and is being imported.",
+    ),
+    ("ok_duplicated", "已复制模板", "The template was duplicated."),
+    ("account", "账户", "Account"),
+    ("action", "操作", "Action"),
+    ("actions", "操作", "Actions"),
+    ("add", "添加", "Add"),
+    ("add_address", "添加地址", "Add an address"),
+    ("add_attachments", "添加附件", "Add attachments"),
+    ("add_mailbox", "添加发件邮箱", "Add a mailbox"),
+    ("added_at", "添加于", "added"),
+    ("address", "邮件地址", "Address"),
+    ("all_reasons", "全部原因", "Every reason"),
+    ("all_states", "全部状态", "Every state"),
+    ("amount", "数量", "Amount"),
+    ("apply", "执行", "Apply"),
+    ("attachments", "附件", "Attachments"),
+    ("balance", "余额", "Balance"),
+    ("change_password", "修改密码", "Change the password"),
+    ("copy_suffix", "（副本）", "(copy)"),
+    ("copy_to", "复制到", "Copy to"),
+    ("current_password", "当前密码", "Current password"),
+    ("date", "日期", "Date"),
+    ("delete", "删除", "Delete"),
+    ("delete_address", "删除此地址", "Delete this address"),
+    ("delete_list", "删除分类", "Delete the list"),
+    (
+        "delete_list_hint",
+        "删除分类及其全部地址；有未结束的任务使用时不能删除。",
+        "Deletes the list with all its addresses; refused while a task that has not ended sends to it.",
+    ),
+    (
+        "dns_hint",
+        "在域名的 DNS 中发布以下记录，收件方才会信任从此域名发出的邮件。",
+        "Publish these records in the domain's DNS so that receivers trust what is sent from it.",
+    ),
+    ("dns_records", "DNS 记录", "DNS records"),
+    ("duplicate_tpl", "复制", "Duplicate"),
+    ("edit", "编辑", "Edit"),
+    ("edit_address", "编辑地址", "Edit the address"),
+    ("edit_list", "修改分类", "Change the list"),
+    ("edit_task", "修改任务", "Change the task"),
+    ("export_all", "全部导出", "Export all"),
+    ("export_view", "导出当前结果", "Export what is shown"),
+    ("failed_addresses", "失败地址", "Failed addresses"),
+    ("first_page", "第一页", "First page"),
+    ("fullname", "姓名", "Name"),
+    ("html", "HTML 内容", "HTML"),
+    (
+        "import_hint",
+        "每行一个地址，可在分号后写姓名；UTF-8 或 GBK 文本。",
+        "One address a line, a name after a semicolon if you like; UTF-8 or GBK text.",
+    ),
+    ("keyword", "关键词", "Keyword"),
+    ("ledger", "群发量明细", "Credit ledger"),
+    ("lift", "解除屏蔽", "Lift"),
+    (
+        "lift_hint",
+        "确认该地址可以再次接收邮件时才解除；说明会被记录。",
+        "Lift only a suppression you know to be wrong; the note is kept on record.",
+    ),
+    ("lift_title", "解除屏蔽", "Lift a suppression"),
+    ("local_part", "邮箱名（@ 之前）", "Mailbox name (before @)"),
+    ("mailbox_password", "邮箱密码", "Mailbox password"),
+    (
+        "mailbox_password_hint",
+        "加密保存，之后不再显示。",
+        "Kept sealed and never shown again.",
+    ),
+    ("more_actions", "更多操作", "More"),
+    ("move_to", "移动到", "Move to"),
+    ("movement", "变动", "Movement"),
+    ("new_password", "新密码", "New password"),
+    ("new_password_hint", "至少 8 个字符。", "At least 8 characters."),
+    ("new_template", "新建模板", "New template"),
+    (
+        "not_editable",
+        "此任务已开始，不能再修改。",
+        "This task has started and can no longer be changed.",
+    ),
+    ("not_usable", "当前不可用", "not usable now"),
+    ("note", "说明", "Note"),
+    ("one_per_line", "邮件地址，每行一个", "Addresses, one a line"),
+    ("page", "页", "Page"),
+    ("pages", "分页", "Pages"),
+    ("placeholders_hint", "可用变量：", "Placeholders:"),
+    ("reason", "原因", "Reason"),
+    ("record_value", "记录值", "Value"),
+    ("record_publish", "待发布", "to publish"),
+    ("remove", "移除", "Remove"),
+    ("repeat_password", "再次输入新密码", "New password again"),
+    ("save", "保存", "Save"),
+    ("select", "选择", "Select"),
+    ("send_test", "发送测试邮件", "Send a test"),
+    ("shown", "共", "Matching:"),
+    ("size", "大小（字节）", "Size (bytes)"),
+    ("smtp_status", "服务器回复", "Server's answer"),
+    ("suppress", "屏蔽", "Suppress"),
+    ("suppress_title", "手动屏蔽地址", "Suppress addresses"),
+    ("suppressions", "退订与屏蔽", "Unsubscribes and suppressions"),
+    (
+        "suppressions_hint",
+        "群发任务会跳过这些地址：收件人退订或投诉、硬退信，或您手动屏蔽。",
+        "Your tasks skip these addresses: their owners unsubscribed or complained, they bounced for good, or you suppressed them.",
+    ),
+    ("target_list", "目标分类", "Target list"),
+    ("task", "任务", "Task"),
+    ("test_to", "收件地址", "Send to"),
+    ("unclassified", "未分类", "Unclassified"),
+    ("updated", "修改时间", "Changed"),
+    ("upload", "上传", "Upload"),
+    ("used_by", "使用它的任务", "Tasks using it"),
+    ("variables", "变量", "Variables"),
+    ("with_selected", "对选中的地址", "With the selected addresses"),
+    ("state_subscribed", "正常订阅", "Subscribed"),
+    ("state_unsubscribed", "已退订", "Unsubscribed"),
+    ("state_suppressed", "已屏蔽", "Suppressed"),
+    ("reason_unsubscribe", "退订", "Unsubscribed"),
+    ("reason_complaint", "投诉", "Complaint"),
+    ("reason_bounce", "硬退信", "Hard bounce"),
+    ("reason_manual", "手动屏蔽", "Suppressed by you"),
+    ("ledger_buy", "购买", "Bought"),
+    ("ledger_set", "调整", "Set"),
+    ("ledger_pre_deduct", "任务预扣", "Held for a task"),
+    ("ledger_charge", "扣除", "Charged"),
+    ("ledger_refund", "退还", "Given back"),
+    ("ledger_day_reset", "每日重置", "Daily allowance"),
+    ("service_all", "总量", "Total"),
+    ("service_day", "按天", "Per day"),
+    ("act_hold", "暂不发送", "Hold"),
+    ("act_release", "放行发送", "Release"),
+    (
+        "guard_bounce_guard",
+        "硬退信过多，已自动暂停",
+        "Paused by the bounce guard: too many hard failures",
+    ),
+    (
+        "guard_complaint_guard",
+        "投诉过多，已自动暂停",
+        "Paused by the complaint guard: too many complaints",
+    ),
+    ("guard_limit", "上限", "limit"),
+    (
+        "capped",
+        "已达每日上限，顺延到次日",
+        "Deferred to the next day (daily cap)",
+    ),
+    ("cap_today", "今日上限", "Today's cap"),
+    ("sent_today", "今日已发", "Sent today"),
+    ("record_ok", "正常", "ok"),
+    ("record_missing", "未发布", "missing"),
+    ("record_wrong", "有误", "wrong"),
+    ("dns_check", "检查项", "Check"),
+    ("dns_found", "DNS 中的现状", "What the DNS says"),
+    (
+        "dns_checked",
+        "刚刚查询的 DNS 结果；按“记录值”发布缺失或有误的记录。",
+        "What the DNS answered just now; publish each record that is missing or wrong as shown.",
+    ),
+    ("check_dns", "检查 DNS", "Check the DNS"),
     ("language", "English", "中文"),
 ];
