@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# API benchmark (issue 9): p50/p99 latency and requests/s of vendor-API
+# API benchmark: p50/p99 latency and requests/s of vendor-API
 # reads under CONNS concurrent clients (wrk --latency), on a list of N
 # addresses (default 1,000,000) imported through the real path, qunfa on
 # SQLite: ml-addr-list page 1 and a deep page (10,000 of 50 rows, or the

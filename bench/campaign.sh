@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Campaign benchmark (issue 5): a task of N personalised recipients (default
+# Campaign benchmark: a task of N personalised recipients (default
 # 100,000; a 20 KB HTML template with two links, open and click tracking on,
 # DKIM RSA-2048) sent by `qunfa serve` on SQLite in relay mode to Postfix's
 # smtp-sink; beside it, in the same run and to the same sink,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fault check at full size (issue 9; the test suite has the small one): an
+# Fault check at full size (the test suite has the small one): an
 # import file of SIZE bytes (default 2 GiB) that is one line, streamed to
 # ml-addr-add-file. Over QUNFA_IMPORT_MAX (512 MiB by default) it must be
 # refused with file_error; under a limit raised above it, the job must end

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Import benchmark (issue 3): N address lines (default 1,000,000; 10 % repeats,
+# Import benchmark: N address lines (default 1,000,000; 10 % repeats,
 # 1 % not addresses) through qunfa's real import path — a multipart upload to
 # ml-addr-add-file, the job, the rows — on SQLite and on PostgreSQL, beside a
 # reference measured in the same run on the same file:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Delivery benchmark (issue 5, SMTP out): N pre-built messages of SIZE bytes
+# Delivery benchmark (SMTP out): N pre-built messages of SIZE bytes
 # (default 100,000 of 20 KB) through qunfa's delivery::Mailer in relay mode,
 # CONCURRENCY at a time (default 16), to Postfix's smtp-sink; beside it, in the
 # same run and to the same sink, Postfix's own smtp-source (8 sessions,

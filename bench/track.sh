@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tracking benchmark (issue 6): wrk loads qunfa's open pixel and click
+# Tracking benchmark: wrk loads qunfa's open pixel and click
 # redirect (the links of R really delivered messages, rotated) on loopback,
 # beside nginx serving a 43-byte GIF (empty_gif, bench/nginx-pixel.conf) in
 # the same run with the same wrk settings. Prints requests/s of each and

@@ -1,4 +1,4 @@
-//! The `qunfa` command: `serve`, `worker`, `admin …`, `bounce …` (INTERFACE.md).
+//! The `qunfa` command: `serve`, `worker`, `admin …`, `bounce …` (docs/interface.md).
 //! Every failure ends in one line on stderr and a non-zero exit.
 
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! The one clock. Instants are stored as UTC seconds; `QUNFA_TIMEZONE`
 //! converts what the API reads and writes and sets the day boundaries
-//! (API.md D-8, H-11).
+//! (docs/vendor-api.md D-8, H-11).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,5 +1,5 @@
 //! Settings: every one is an environment variable and a same-named flag
-//! (INTERFACE.md "Settings"); a flag wins. This is the only module that reads
+//! (docs/interface.md, "Settings"); a flag wins. This is the only module that reads
 //! the environment. Raw strings are taken from clap and validated here, so a
 //! bad value stops the program with one line naming the setting.
 

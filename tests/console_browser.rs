@@ -1,4 +1,4 @@
-//! The web console in a real browser (issue 7): Debian's Chromium driven by
+//! The web console in a real browser: Debian's Chromium driven by
 //! playwright-core (`tests/e2e/console.mjs`). A customer with a delivered,
 //! opened and clicked campaign logs in through its own login page on
 //! another site (8.1), reads its dashboard and a task report, imports a

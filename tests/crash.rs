@@ -1,4 +1,4 @@
-//! DESIGN.md invariant 1 under a crash: two `qunfa worker` processes share a
+//! Invariant 1 of docs/architecture.md under a crash: two `qunfa worker` processes share a
 //! PostgreSQL database and send one campaign; one is killed with SIGKILL in
 //! the middle and started again. Every recipient gets the message, and only
 //! one that was inside SMTP DATA at the kill may get it twice.
@@ -197,7 +197,7 @@ async fn a_quarter_is_out(sink: &SmtpServer) {
     );
 }
 
-/// DESIGN.md invariant 1: nobody lost, and only messages that were in
+/// Invariant 1 of docs/architecture.md: nobody lost, and only messages that were in
 /// flight in the killed process (at most its concurrency) went out twice.
 fn invariant_1_holds(sink: &SmtpServer, people: &[String]) {
     let mut times: HashMap<String, usize> = HashMap::new();

@@ -13,7 +13,7 @@ use qunfa::domain::senders::{self, DomainName};
 use qunfa::engine::sending::domain_signer;
 
 /// `SEL._domainkey.D. IN TXT "a" "b"` → (`SEL._domainkey.D`, `ab`), checking
-/// the zone-file form INTERFACE.md gives.
+/// the zone-file form docs/interface.md gives.
 fn parse_zone_line(line: &str) -> (String, String) {
     let (name, strings) = line.split_once(" IN TXT ").expect("zone-file form");
     assert!(name.ends_with('.'), "absolute name: {line}");

@@ -307,7 +307,7 @@ async fn a_large_import_keeps_the_file_order_and_skips_the_list(app: TestApp) {
     app.stop().await;
 }
 
-/// A malformed file (issue 9, small): a line of 1 MiB with no line end
+/// A malformed file (the small one; bench/huge_line.sh has the full size): a line of 1 MiB with no line end
 /// before it is over, GBK bytes and binary junk in a UTF-8 file, NUL bytes:
 /// the job ends, each bad line is counted invalid, the good ones are there.
 async fn a_malformed_file_keeps_its_good_lines(app: TestApp) {

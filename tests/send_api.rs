@@ -2,7 +2,7 @@
 //! scheduler and the delivery workers, a real SMTP server on loopback that
 //! accepts, refuses and defers as scripted; then what a customer checks:
 //! every good recipient got exactly one personalised message, rotated over
-//! the mailboxes, with the headers of INTERFACE.md; failures carry their
+//! the mailboxes, with the headers of docs/interface.md; failures carry their
 //! class; credits charged equal messages accepted.
 
 mod common;

@@ -208,7 +208,7 @@ pub enum Attempt {
     Sent { reply: Reply },
     /// Try again later: a 4xx reply, no connection, a connection lost (even
     /// in the middle of the data), a DNS failure. `class_if_last` is the
-    /// failure to record when no retry is left (API.md H-4).
+    /// failure to record when no retry is left (docs/vendor-api.md H-4).
     Deferred {
         reply: Option<Reply>,
         reason: String,

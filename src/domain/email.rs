@@ -1,4 +1,4 @@
-//! E-mail addresses as API.md D-15 and H-15 define them. Parsing is the only
+//! E-mail addresses as docs/vendor-api.md D-15 and H-15 define them. Parsing is the only
 //! way to get an [`EmailAddress`], so a malformed one can't travel inward.
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! The delivery workers: claim due deliveries under a lease, build each
 //! message (`mail`), hand it to SMTP (`delivery`), and record its outcome at
 //! once — so that after a crash only a message that was inside SMTP DATA can
-//! go out twice (DESIGN.md invariant 1), and none is lost: an expired lease
+//! go out twice (docs/architecture.md, invariant 1), and none is lost: an expired lease
 //! makes the delivery claimable again.
 
 use std::collections::{HashMap, HashSet};

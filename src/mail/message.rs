@@ -4,7 +4,7 @@
 //! (render, pixel and unsubscribe link, MIME, DKIM) — the exact bytes to
 //! hand to SMTP, with [`PreparedTask::envelope_sender`] as `MAIL FROM`.
 //!
-//! The shape of a message (INTERFACE.md "Messages"):
+//! The shape of a message (docs/interface.md, "Messages"):
 //!
 //! ```text
 //! DKIM-Signature: (RSA)            ┐ one per key of the sending domain
@@ -40,7 +40,7 @@ use crate::mail::mime;
 use crate::mail::text::TextDeriver;
 use crate::mail::tokens::{CLICK_PATH, Claim, LinkSigner, OPEN_PATH, UNSUBSCRIBE_PATH};
 
-/// What a task sends (`track_status`, API.md A.6).
+/// What a task sends (`track_status`, docs/vendor-api.md A.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tracking {
     Off,

@@ -5,7 +5,7 @@
 //! the ids as LEB128 varints, and the first [`TAG_LEN`] bytes of
 //! HMAC-SHA256 over everything before it under the link secret. It names a
 //! delivery row, never an address; without the secret nobody can make one
-//! or move one to another delivery, link or kind (DESIGN.md invariant 5).
+//! or move one to another delivery, link or kind (docs/architecture.md, invariant 5).
 //!
 //! The alphabet is lower-case base32hex without padding (RFC 4648, as
 //! DNSSEC uses it), read in either case: a token survives a mail system

@@ -1,4 +1,4 @@
-//! Stored files: attachments and import files (API.md D-17, H-8). With a
+//! Stored files: attachments and import files (docs/vendor-api.md D-17, H-8). With a
 //! files dir (the default with SQLite) the bytes are a file named by the id;
 //! without one (PostgreSQL shared by several nodes) they are 1 MiB chunks in
 //! the database. Either way a file is written before its row commits, so a

@@ -1,4 +1,4 @@
-// The console in Chromium, as a customer uses it (issue 7). Run by
+// The console in Chromium, as a customer uses it. Run by
 // tests/console_browser.rs, which prepares the data and passes, in the
 // environment, where things are (QUNFA_E2E_APP, _SHOP, _MODULES, _CHROMIUM,
 // _SHOTS, _README_SHOT) and what the pages must show (_USER, _PASSWORD,
