@@ -301,7 +301,7 @@ pub async fn create_task(
     Ok(task)
 }
 
-/// Changes a task on hold or waiting (6.2). A sender given by half takes
+/// Changes a task on hold or waiting (6.3). A sender given by half takes
 /// its other half from the task's selection (F.3); a release needs a usable
 /// service; an `all` service's reservation follows the new quantity.
 pub async fn edit_task(
