@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::conn::Conn;
 use super::credits::move_credits;
-use super::{Arg, Refusal, Store, StoreError, StoreResult, WritePool, bind_args, on_pool};
+use super::{Arg, Refusal, Store, StoreError, StoreResult, WritePool, bind_args, on_pool, unique_as};
 use crate::domain::ids::{CustomerId, ListId, TaskId, TemplateId};
 use crate::domain::senders::DAILY_CAP;
 use crate::domain::tasks::{
@@ -498,7 +498,8 @@ impl TaskStorage for Store {
             .bind(now)
             .bind(task.footer_language.as_str())
             .fetch_one(&mut *tx)
-            .await?;
+            .await
+            .map_err(unique_as("task ident"))?;
             let id = TaskId(id);
             let reason = format!("task {} reserved", task.ident);
             move_credits(&mut *tx, task.customer_id, id, task.reserved, reason, now).await?;

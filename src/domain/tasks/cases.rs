@@ -297,8 +297,22 @@ pub async fn create_task(
         guard_pause: None,
         footer_language: t.footer_language,
     };
-    task.id = s.create_task(&task, now).await?;
-    Ok(task)
+    // The ident's random part has 2^24 values per customer and day: a
+    // customer making thousands of tasks a day meets a taken one now and
+    // then, and a clash (which stored nothing) draws again.
+    let mut draws = 1;
+    loop {
+        match s.create_task(&task, now).await {
+            Err(StoreError::Duplicate(_)) if draws < 4 => {
+                draws += 1;
+                task.ident = new_ident(clock.date_of(send_time), customer);
+            }
+            created => {
+                task.id = created?;
+                return Ok(task);
+            }
+        }
+    }
 }
 
 /// Changes a task on hold or waiting (6.3). A sender given by half takes
