@@ -14,14 +14,25 @@ use common::smtp::{Act, Received, ServerOptions, SmtpServer};
 use common::*;
 use tokio::process::{Child, Command};
 
-const LIMIT: &str = "dest.example=2/40";
+/// The destination of `limits_hold_for_every_process`, one per backend:
+/// the two run at once in this process, and /metrics is the process's.
+fn destination(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "lite.dest.example",
+        Backend::Postgres => "pg.dest.example",
+    }
+}
+
+fn limit(backend: Backend) -> String {
+    format!("{}=2/40", destination(backend))
+}
 const CONNECTIONS: usize = 2;
 const PER_SECOND: usize = 40;
 const RECIPIENTS: usize = 800;
 
 /// One more qunfa process on the test's database, sending through `relay`
 /// under the test's limits; its log in its data folder.
-fn worker(app: &TestApp, name: &str, relay: &str) -> Child {
+fn worker(app: &TestApp, name: &str, relay: &str, limit: &str) -> Child {
     let dir = app.data_path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::File::create(dir.join("log")).unwrap();
@@ -31,7 +42,7 @@ fn worker(app: &TestApp, name: &str, relay: &str) -> Child {
         .env("QUNFA_DATABASE_URL", &app.database_url)
         .env("QUNFA_TIMEZONE", TIMEZONE)
         .env("QUNFA_SMTP_RELAY", relay)
-        .env("QUNFA_DOMAIN_LIMITS", LIMIT)
+        .env("QUNFA_DOMAIN_LIMITS", limit)
         .env("QUNFA_HELO_NAME", format!("{name}.qunfa.test"))
         .env("QUNFA_LOG", "qunfa=warn")
         .stdout(Stdio::null())
@@ -60,7 +71,7 @@ fn busiest_second(got: &[Received], from: Instant) -> usize {
     most
 }
 
-/// `dest.example=2/40` and a campaign of 800 at dest.example (more than
+/// A limit of 2 sessions and 40/s and a campaign of 800 there (more than
 /// one claim): on SQLite one `serve` sends it, on PostgreSQL one `serve`
 /// and three `qunfa worker` processes share it. The relay never sees more
 /// than 2 sessions at once nor more than 40 messages in any one second
@@ -73,17 +84,19 @@ async fn limits_hold_for_every_process(backend: Backend) {
         let relay = relay.clone();
         TestApp::start_with(backend, move |s| {
             s.smtp_relay = Some(relay.clone());
-            s.domain_limits = Some(LIMIT.into());
+            s.domain_limits = Some(limit(backend));
         })
         .await
     };
     let Some(app) = app else { return };
-    let people: Vec<String> = (0..RECIPIENTS).map(|i| format!("r{i}@dest.example")).collect();
+    let people: Vec<String> = (0..RECIPIENTS)
+        .map(|i| format!("r{i}@{}", destination(backend)))
+        .collect();
     acme_campaign_ready(&app, &people).await;
     let mut workers = Vec::new();
     if backend == Backend::Postgres {
         for name in ["w1", "w2", "w3"] {
-            workers.push(worker(&app, name, &relay));
+            workers.push(worker(&app, name, &relay, &limit(backend)));
         }
         // Each has migrated and started its engine once its log says so…
         // or at least once the database answers it: give them a moment.
@@ -133,20 +146,21 @@ async fn limits_hold_for_every_process(backend: Backend) {
     let metrics = app.get("/metrics").await.text();
     let served = RECIPIENTS - by_process.values().sum::<usize>();
     if served > 0 {
+        let dest = destination(backend);
         for line in [
-            "delivery_in_flight{group=\"dest.example\"} 0",
-            "delivery_waits_total{group=\"dest.example\"}",
-            "delivery_wait_seconds_count{group=\"dest.example\"}",
+            format!("delivery_in_flight{{group=\"{dest}\"}} 0"),
+            format!("delivery_waits_total{{group=\"{dest}\"}}"),
+            format!("delivery_wait_seconds_count{{group=\"{dest}\"}}"),
         ] {
-            assert!(metrics.contains(line), "{line} in {metrics}");
+            assert!(metrics.contains(&line), "{line} in {metrics}");
         }
         if backend == Backend::Postgres {
             for line in [
-                "delivery_grants_total{group=\"dest.example\",kind=\"connection\"}",
-                "delivery_grants_total{group=\"dest.example\",kind=\"rate\"}",
-                "delivery_grant_seconds_count{kind=\"rate\"}",
+                format!("delivery_grants_total{{group=\"{dest}\",kind=\"connection\"}}"),
+                format!("delivery_grants_total{{group=\"{dest}\",kind=\"rate\"}}"),
+                "delivery_grant_seconds_count{kind=\"rate\"}".to_string(),
             ] {
-                assert!(metrics.contains(line), "{line} in {metrics}");
+                assert!(metrics.contains(&line), "{line} in {metrics}");
             }
         }
     }
