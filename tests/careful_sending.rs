@@ -18,8 +18,8 @@ use tokio::process::{Child, Command};
 /// the two run at once in this process, and /metrics is the process's.
 fn destination(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "lite.dest.example",
-        Backend::Postgres => "pg.dest.example",
+        Backend::Sqlite => "one-node.example",
+        Backend::Postgres => "dest.example",
     }
 }
 
