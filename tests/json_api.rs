@@ -102,4 +102,76 @@ async fn keys_act_as_their_customer_until_revoked(app: TestApp) {
     assert_eq!(revoked.body["error"]["code"], "unauthorized");
 }
 
-both_stores!(keys_act_as_their_customer_until_revoked);
+async fn lists_are_paged_and_private(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    app.customer("other", "pw", 0).await;
+    let key = key_of(&app, "acme").await;
+    let other = key_of(&app, "other").await;
+
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let made = call(
+            &app,
+            "POST",
+            "/lists",
+            Some(&key),
+            Some(serde_json::json!({"name": format!("list {n}")})),
+        )
+        .await;
+        assert_eq!(made.status, 201, "{}", made.body);
+        assert_eq!(made.body["contacts"], 0);
+        ids.push(made.body["id"].as_i64().unwrap());
+    }
+    let bad = call(
+        &app,
+        "POST",
+        "/lists",
+        Some(&key),
+        Some(serde_json::json!({"name": ""})),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // Two pages of two.
+    let first = get(&app, "/lists?limit=2", &key).await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 2, "{}", first.body);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = get(&app, &format!("/lists?limit=2&cursor={cursor}"), &key).await;
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 1);
+    assert!(second.body["next_cursor"].is_null());
+    assert_eq!(get(&app, "/lists?limit=1001", &key).await.status, 400);
+
+    let renamed = call(
+        &app,
+        "PATCH",
+        &format!("/lists/{}", ids[0]),
+        Some(&key),
+        Some(serde_json::json!({"name": "renamed"})),
+    )
+    .await;
+    assert_eq!(renamed.body["name"], "renamed", "{}", renamed.body);
+
+    // Another customer's key: every id answers as a missing one.
+    let missing = get(&app, "/lists/999999", &key).await;
+    assert_eq!(missing.status, 404);
+    for id in &ids {
+        for method in ["GET", "PATCH", "DELETE"] {
+            let body = (method == "PATCH").then(|| serde_json::json!({"name": "x"}));
+            let a = call(&app, method, &format!("/lists/{id}"), Some(&other), body).await;
+            assert_eq!((a.status, &a.body), (404, &missing.body), "{method} /lists/{id}");
+        }
+    }
+    assert_eq!(
+        get(&app, "/lists", &other).await.body["items"],
+        serde_json::json!([])
+    );
+
+    let gone = call(&app, "DELETE", &format!("/lists/{}", ids[0]), Some(&key), None).await;
+    assert_eq!(gone.status, 204);
+    assert_eq!(get(&app, &format!("/lists/{}", ids[0]), &key).await.status, 404);
+}
+
+both_stores!(
+    keys_act_as_their_customer_until_revoked,
+    lists_are_paged_and_private
+);

@@ -149,7 +149,6 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON request body whose refusals are [`ApiError`]s.
-#[allow(dead_code)]
 pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {

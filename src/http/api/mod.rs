@@ -7,6 +7,8 @@
 
 mod account;
 mod error;
+mod lists;
+mod paging;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -17,14 +19,13 @@ use crate::app::App;
 use crate::domain::api_keys;
 use crate::domain::ids::CustomerId;
 
-#[allow(unused_imports)] // ApiJson: the body of the resources that take one
 pub(crate) use error::{ApiError, ApiJson, ApiResult};
 
 use super::lang::Lang;
 
 /// The routes of `/api/v1`, to be nested there.
 pub fn router() -> Router<App> {
-    Router::new().merge(account::routes())
+    Router::new().merge(account::routes()).merge(lists::routes())
 }
 
 /// The language of a request's messages: English unless its
