@@ -175,3 +175,35 @@ both_stores!(
     keys_act_as_their_customer_until_revoked,
     lists_are_paged_and_private
 );
+
+/// `QUNFA_API_RATE=1`: two requests at once, then 429 with `Retry-After`.
+async fn a_key_over_its_rate_gets_429(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    let key = key_of(&app, "acme").await;
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let a = app
+            .send(
+                app.client
+                    .get(format!("{}/api/v1/account", app.base))
+                    .header("Authorization", format!("Bearer {key}")),
+            )
+            .await;
+        answers.push(a);
+    }
+    let limited = answers
+        .iter()
+        .find(|a| a.status == 429)
+        .expect("a 429 among five at once");
+    assert!(limited.headers.get("retry-after").is_some());
+    assert!(limited.text().contains("rate_limited"), "{}", limited.text());
+    // Another key is not held back by the first.
+    let second = key_of(&app, "acme").await;
+    assert_eq!(get(&app, "/account", &second).await.status, 200);
+}
+
+async fn slow_api(backend: Backend) -> Option<TestApp> {
+    TestApp::start_with(backend, |s| s.api_rate = Some("1".into())).await
+}
+
+both_stores!(start = slow_api; a_key_over_its_rate_gets_429);

@@ -173,7 +173,11 @@ pub async fn revoke_key(
 
 /// The customer a presented key acts as; `None` for a key that is
 /// malformed, unknown, wrong, revoked, or whose customer is disabled.
-pub async fn authenticate(s: &impl ApiKeyStorage, key: &str, now: i64) -> StoreResult<Option<CustomerId>> {
+pub async fn authenticate(
+    s: &impl ApiKeyStorage,
+    key: &str,
+    now: i64,
+) -> StoreResult<Option<(ApiKeyId, CustomerId)>> {
     let Some((lookup, secret)) = split_key(key) else {
         return Ok(None);
     };
@@ -187,12 +191,61 @@ pub async fn authenticate(s: &impl ApiKeyStorage, key: &str, now: i64) -> StoreR
     if stored.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY_SECS) {
         s.touch_api_key(stored.id, now).await?;
     }
-    Ok(Some(stored.customer))
+    Ok(Some((stored.id, stored.customer)))
+}
+
+/// Each key's requests a second: a token bucket per key that holds up to
+/// twice the rate and refills at the rate. Kept per process, like the
+/// per-destination limits: with N nodes a key may make up to N times it.
+pub struct KeyRate {
+    per_second: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<CustomerKey, (f64, std::time::Instant)>>,
+}
+
+type CustomerKey = i64;
+
+impl KeyRate {
+    pub fn new(per_second: u32) -> KeyRate {
+        KeyRate {
+            per_second: f64::from(per_second.max(1)),
+            buckets: Default::default(),
+        }
+    }
+
+    /// Takes one request of the key's allowance: `Ok` if there was one,
+    /// else the whole seconds until there will be.
+    pub fn take(&self, key: ApiKeyId) -> Result<(), u64> {
+        let now = std::time::Instant::now();
+        let burst = self.per_second * 2.0;
+        let mut map = self.buckets.lock().expect("key rate lock");
+        if map.len() > 100_000 {
+            map.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() * self.per_second < burst);
+        }
+        let (tokens, at) = map.entry(key.get()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_second).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_gets_twice_its_rate_at_once_then_waits() {
+        let rate = KeyRate::new(2);
+        for _ in 0..4 {
+            assert_eq!(rate.take(ApiKeyId(1)), Ok(()));
+        }
+        assert_eq!(rate.take(ApiKeyId(1)), Err(1));
+        assert_eq!(rate.take(ApiKeyId(2)), Ok(()));
+    }
 
     #[test]
     fn only_a_key_shaped_string_is_looked_up() {

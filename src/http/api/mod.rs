@@ -69,7 +69,10 @@ impl FromRequestParts<App> for ApiCustomer {
             return Err(ApiError::unauthorized(lang));
         };
         match api_keys::authenticate(&app.store, key, app.clock.now()).await {
-            Ok(Some(id)) => Ok(ApiCustomer { id, lang }),
+            Ok(Some((key, id))) => match app.key_rate.take(key) {
+                Ok(()) => Ok(ApiCustomer { id, lang }),
+                Err(wait) => Err(ApiError::rate_limited(lang, wait)),
+            },
             Ok(None) => Err(ApiError::unauthorized(lang)),
             Err(e) => Err(ApiError::explained(&e, lang)),
         }
