@@ -166,6 +166,46 @@ async fn lists_are_paged_and_private(app: TestApp) {
         serde_json::json!([])
     );
 
+    // A batch with bad rows keeps the good ones and names the bad by index.
+    let batch = serde_json::json!({"contacts": [
+        {"email": "a@example.com", "name": "A", "vars": {"var1": "x"}},
+        {"email": "not an address"},
+        {"email": "b@example.com"},
+        {"email": "a@example.com"},
+        {"email": "c@example.com", "vars": {"var11": "no such field"}},
+    ]});
+    let added = call(
+        &app,
+        "POST",
+        &format!("/lists/{}/contacts", ids[1]),
+        Some(&key),
+        Some(batch.clone()),
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(added.body["added"], 2, "{}", added.body);
+    assert_eq!(added.body["duplicates"], 1);
+    let bad: Vec<i64> = added.body["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_i64().unwrap())
+        .collect();
+    assert_eq!(bad, [1, 4]);
+    assert_eq!(
+        get(&app, &format!("/lists/{}", ids[1]), &key).await.body["contacts"],
+        2
+    );
+    let theirs = call(
+        &app,
+        "POST",
+        &format!("/lists/{}/contacts", ids[1]),
+        Some(&other),
+        Some(batch),
+    )
+    .await;
+    assert_eq!((theirs.status, &theirs.body), (404, &missing.body));
+
     let gone = call(&app, "DELETE", &format!("/lists/{}", ids[0]), Some(&key), None).await;
     assert_eq!(gone.status, 204);
     assert_eq!(get(&app, &format!("/lists/{}", ids[0]), &key).await.status, 404);

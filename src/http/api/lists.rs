@@ -49,7 +49,7 @@ fn explained(e: impl Explain, me: ApiCustomer) -> ApiError {
 }
 
 /// A list id of the path: anything but a number names no list.
-fn list_id(raw: &str, me: ApiCustomer) -> ApiResult<ListId> {
+pub(super) fn list_id(raw: &str, me: ApiCustomer) -> ApiResult<ListId> {
     raw.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)

@@ -6,6 +6,7 @@
 //! handlers parse, call the domain's use-cases and render, nothing more.
 
 mod account;
+mod contacts;
 mod error;
 mod lists;
 mod paging;
@@ -25,7 +26,10 @@ use super::lang::Lang;
 
 /// The routes of `/api/v1`, to be nested there.
 pub fn router() -> Router<App> {
-    Router::new().merge(account::routes()).merge(lists::routes())
+    Router::new()
+        .merge(account::routes())
+        .merge(lists::routes())
+        .merge(contacts::routes())
 }
 
 /// The language of a request's messages: English unless its
