@@ -38,6 +38,8 @@ pub struct Inner {
     pub hits: crate::tracking::Recorder,
     /// Click links looked up lately.
     pub links: crate::domain::tracking::LinkCache,
+    /// Each JSON API key's requests a second (`QUNFA_API_RATE`).
+    pub key_rate: crate::domain::api_keys::KeyRate,
 }
 
 #[derive(Clone)]
@@ -89,6 +91,7 @@ impl App {
             auth: Authenticator::default(),
             files: Files::new(store.clone(), config.files_dir.clone()),
             pages: crate::domain::lists::Pages::default(),
+            key_rate: crate::domain::api_keys::KeyRate::new(config.api_rate),
             config,
             store,
             link_signer: crate::mail::LinkSigner::new(&link_secret),

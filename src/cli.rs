@@ -14,8 +14,9 @@ use crate::domain::accounts::{
     self, Customer, NewCustomer, Profile, Role, SendType, Service, ServiceChange, ServiceStatus, ServiceType,
     Username,
 };
+use crate::domain::api_keys;
 use crate::domain::email::EmailAddress;
-use crate::domain::ids::{ImportId, TaskId};
+use crate::domain::ids::{ApiKeyId, ImportId, TaskId};
 use crate::domain::lists;
 use crate::domain::senders::{
     self, CapChange, CapTarget, CapToday, DomainName, MailboxAddress, Owner, SenderDomain, SenderError,
@@ -109,6 +110,33 @@ enum Admin {
     Task {
         #[command(subcommand)]
         command: TaskCmd,
+    },
+    /// Keys of the JSON API (docs/json-api.md): each acts as its customer.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCmd {
+    /// Makes a key and prints it alone on one line; it is shown only this once.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// What the key is for, to tell keys apart in the list.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Lists a customer's keys: id, name, created, last used, revoked.
+    List(UserArg),
+    /// Revokes a key: requests with it get 401 from now on.
+    Revoke {
+        #[arg(long)]
+        username: String,
+        /// The key's id, as `list` shows it.
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -768,6 +796,48 @@ async fn admin(app: &App, command: Admin) -> anyhow::Result<()> {
         Admin::Agent { command } => operator(app, Role::Agent, command, now).await?,
         Admin::Domain { command } => domain(app, command, now).await?,
         Admin::Task { command } => task(app, command, now).await?,
+        Admin::ApiKey { command } => api_key(app, command, now).await?,
+    }
+    Ok(())
+}
+
+async fn api_key(app: &App, command: ApiKeyCmd, now: i64) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCmd::Add { username, name } => {
+            let c = customer_named(app, &username).await?;
+            let created = api_keys::add_key(&app.store, c.id, &name, now)
+                .await
+                .map_err(|e| match e {
+                    api_keys::ApiKeyError::InvalidName => anyhow!("invalid --name: {e}"),
+                    e => e.into(),
+                })?;
+            println!("{}", created.key);
+        }
+        ApiKeyCmd::List(UserArg { username }) => {
+            let c = customer_named(app, &username).await?;
+            println!("id\tname\tcreated\tlast_used\trevoked");
+            for k in api_keys::list_keys(&app.store, c.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.name,
+                    app.clock.format_datetime(k.created_at),
+                    app.clock.format_opt_datetime(k.last_used_at),
+                    app.clock.format_opt_datetime(k.revoked_at),
+                );
+            }
+        }
+        ApiKeyCmd::Revoke { username, id } => {
+            let c = customer_named(app, &username).await?;
+            api_keys::revoke_key(&app.store, c.id, ApiKeyId(id), now)
+                .await
+                .map_err(|e| match e {
+                    api_keys::ApiKeyError::NotFound(_) => {
+                        anyhow!("invalid --id: no unrevoked key {id} of '{username}'")
+                    }
+                    e => e.into(),
+                })?;
+        }
     }
     Ok(())
 }

@@ -76,6 +76,15 @@ impl Clock {
             .to_string()
     }
 
+    /// RFC 3339 with the configured zone's offset (`2026-12-04T20:15:00+08:00`),
+    /// as the JSON API writes times.
+    pub fn format_rfc3339(&self, unix: i64) -> String {
+        ts(unix)
+            .to_zoned_datetime(self.tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
     /// Like [`Self::format_datetime`], with the vendor's empty value for "never".
     pub fn format_opt_datetime(&self, unix: Option<i64>) -> String {
         unix.map_or_else(|| NO_DATETIME.to_string(), |u| self.format_datetime(u))
@@ -127,6 +136,11 @@ pub fn parse_date(s: &str) -> Result<Date, TimeError> {
     };
     let (y, m, d) = (num(y, 4, 4)?, num(m, 1, 2)?, num(d, 1, 2)?);
     Date::new(y, m as i8, d as i8).map_err(|_| TimeError::BadDate)
+}
+
+/// An RFC 3339 time with an offset (`Z` or `±HH:MM`) as UTC seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    s.trim().parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// `YYYY-M-D H:MM[:SS]`, separator a space or `T` (D-8).

@@ -82,6 +82,9 @@ pub struct Settings {
     /// A task pauses when more than RATE of at least MIN recipients with an outcome complain, e.g. `0.3%/1000`; `off`.
     #[arg(long, env = "QUNFA_COMPLAINT_GUARD", global = true, value_name = "RATE/MIN")]
     pub complaint_guard: Option<String>,
+    /// Requests a second each JSON API key may make (bursts of twice that); default 20.
+    #[arg(long, env = "QUNFA_API_RATE", global = true, value_name = "N")]
+    pub api_rate: Option<String>,
 }
 
 /// Where the data lives.
@@ -162,6 +165,8 @@ pub struct Config {
     pub spf_include: Option<String>,
     /// The reputation guards (`QUNFA_BOUNCE_GUARD`, `QUNFA_COMPLAINT_GUARD`).
     pub guards: Guards,
+    /// Requests a second each JSON API key may make; bursts of twice that.
+    pub api_rate: u32,
 }
 
 impl Config {
@@ -445,7 +450,22 @@ impl Settings {
             )?,
         };
 
+        let api_rate = match given(&self.api_rate) {
+            None => 20,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "QUNFA_API_RATE",
+                        format!("'{s}' is not a whole number from 1 to 100000"),
+                    )
+                })?,
+        };
+
         Ok(Config {
+            api_rate,
             data_dir,
             database,
             listen,

@@ -173,7 +173,52 @@ async fn passwords_are_stored_with_a_slow_hash(app: TestApp) {
     app.stop().await;
 }
 
+/// `admin api-key`: the key alone on one line, listed without it, revoked
+/// once; another customer's key id is refused as unknown.
+async fn api_keys_are_added_listed_and_revoked(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    app.customer("other", "pw", 0).await;
+    let out = app
+        .admin_ok(&["api-key", "add", "--username", "acme", "--name", "shop"])
+        .await;
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let key = out.trim();
+    assert!(key.starts_with("qk_"), "{key}");
+    let listed = app.admin_ok(&["api-key", "list", "--username", "acme"]).await;
+    assert!(
+        listed.starts_with("id\tname\tcreated\tlast_used\trevoked\n"),
+        "{listed}"
+    );
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(row[1], "shop");
+    assert!(!listed.contains(key));
+    let id = row[0];
+    refused(
+        &app.qunfa(&["admin", "api-key", "revoke", "--username", "other", "--id", id])
+            .await,
+        "--id",
+    );
+    app.admin_ok(&["api-key", "revoke", "--username", "acme", "--id", id])
+        .await;
+    refused(
+        &app.qunfa(&["admin", "api-key", "revoke", "--username", "acme", "--id", id])
+            .await,
+        "--id",
+    );
+    refused(
+        &app.qunfa(&["admin", "api-key", "add", "--username", "nobody"])
+            .await,
+        "nobody",
+    );
+    let listed = app.admin_ok(&["api-key", "list", "--username", "acme"]).await;
+    assert!(
+        !listed.lines().nth(1).unwrap().ends_with('\t'),
+        "revoked time shown: {listed}"
+    );
+}
+
 both_stores!(
+    api_keys_are_added_listed_and_revoked,
     customers_are_added_listed_and_shown,
     bad_commands_get_one_line_and_change_nothing,
     passwords_change_for_the_api_at_once,

@@ -81,4 +81,6 @@ ids! {
     TrackedRecipientId;
     /// One recipient's clicks on one link (3.3 `click_id`).
     ClickId;
+    /// A key of the JSON API.
+    ApiKeyId;
 }

@@ -3,6 +3,7 @@
 //! knows about HTTP, XML or SQL.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod email;
 pub mod failure;
 pub mod ids;

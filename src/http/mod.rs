@@ -1,6 +1,7 @@
-//! The HTTP edge: the vendor API, health and metrics, one request log and
+//! The HTTP edge: the vendor API, the JSON API, health and metrics, one request log and
 //! one set of request metrics for all of them.
 
+pub mod api;
 pub mod compat;
 pub mod explain;
 pub mod lang;
@@ -35,6 +36,7 @@ pub fn router(app: App) -> Router {
         .merge(compat::router())
         .merge(tracking::router())
         .merge(web::router())
+        .nest("/api/v1", api::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn(observe))

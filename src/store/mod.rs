@@ -4,6 +4,7 @@
 //! differ, the code branches on [`Store`] openly. Nothing of sqlx leaks upward.
 
 mod accounts;
+mod api_keys;
 mod bounces;
 mod caps;
 mod conn;
