@@ -247,3 +247,277 @@ async fn slow_api(backend: Backend) -> Option<TestApp> {
 }
 
 both_stores!(start = slow_api; a_key_over_its_rate_gets_429);
+
+/// The campaign's figures once `done` says they are as far as the test needs.
+async fn campaign_when(app: &TestApp, key: &str, id: i64, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..300 {
+        let c = get(app, &format!("/campaigns/{id}"), key).await;
+        assert_eq!(c.status, 200, "{}", c.body);
+        if done(&c.body) {
+            return c.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("campaign {id} did not get there within 30 s");
+}
+
+/// A campaign made, sent and watched over /api/v1 alone (the sending
+/// domain is the platform's to give, as in the vendor API): its list, its
+/// contacts, its template, the campaign itself, its figures while and after
+/// it sends, its recipients by outcome; the vendor API reports the same task
+/// the same way, and another customer's key finds none of it.
+async fn a_campaign_over_json_reads_as_the_vendor_api_reports_it(backend: Backend) {
+    let Some((app, sink)) = TestApp::start_relaying(backend, |s| {
+        s.scanner_window = Some("0s".into());
+    })
+    .await
+    else {
+        return;
+    };
+    app.customer("acme", "pw", 100).await;
+    app.customer("other", "pw", 100).await;
+    add_manager(&app).await;
+    add_sender_domain(&app, 1, "acme", "acme.cn", &["news@acme.cn"]).await;
+    sink.script(
+        "gone@dest.cn",
+        [common::smtp::Act::Refuse("550 5.1.1 User unknown")],
+    );
+    let key = key_of(&app, "acme").await;
+    let other = key_of(&app, "other").await;
+
+    let list = post(&app, &key, "/lists", serde_json::json!({"name": "customers"})).await;
+    assert_eq!(list.status, 201, "{}", list.body);
+    let list_id = list.body["id"].as_i64().unwrap();
+    let added = post(
+        &app,
+        &key,
+        &format!("/lists/{list_id}/contacts"),
+        serde_json::json!({"contacts": [
+            {"email": "ok1@qq.com", "name": "One"},
+            {"email": "ok2@gmail.com", "name": "Two"},
+            {"email": "gone@dest.cn"},
+        ]}),
+    )
+    .await;
+    assert_eq!(added.body["added"], 3, "{}", added.body);
+
+    let bad_template = post(
+        &app,
+        &key,
+        "/templates",
+        serde_json::json!({"name": "t", "subject": "Hi", "html": "<p>{{ no_such_field }}</p>"}),
+    )
+    .await;
+    assert_eq!(bad_template.status, 400, "{}", bad_template.body);
+    let template = post(
+        &app,
+        &key,
+        "/templates",
+        serde_json::json!({
+            "name": "spring",
+            "subject": "Hello {{ fullname }}",
+            "html": "<p>Hi</p><a href=\"https://shop.example/sale\">sale</a>",
+        }),
+    )
+    .await;
+    assert_eq!(template.status, 201, "{}", template.body);
+    let template_id = template.body["id"].as_i64().unwrap();
+
+    // Refused with the input at fault named as this API names it.
+    let campaign = |list_ids: Value, from: &str| {
+        serde_json::json!({
+            "template_id": template_id,
+            "list_ids": list_ids,
+            "from": {"email": from, "name": "Acme"},
+            "track": {"opens": true, "clicks": true},
+            "unsubscribe_link": true,
+        })
+    };
+    let two_lists = post(
+        &app,
+        &key,
+        "/campaigns",
+        campaign(serde_json::json!([list_id, list_id]), "news@acme.cn"),
+    )
+    .await;
+    assert_eq!(
+        (two_lists.status, &two_lists.body["error"]["field"]),
+        (400, &serde_json::json!("list_ids"))
+    );
+    let their_list = {
+        let l = call(
+            &app,
+            "POST",
+            "/lists",
+            Some(&other),
+            Some(serde_json::json!({"name": "x"})),
+        )
+        .await;
+        l.body["id"].as_i64().unwrap()
+    };
+    let not_mine = post(
+        &app,
+        &key,
+        "/campaigns",
+        campaign(serde_json::json!([their_list]), "news@acme.cn"),
+    )
+    .await;
+    assert_eq!(not_mine.status, 404, "{}", not_mine.body);
+    assert_eq!(not_mine.body["error"]["field"], "list_ids");
+
+    let made = post(
+        &app,
+        &key,
+        "/campaigns",
+        campaign(serde_json::json!([list_id]), "news@acme.cn"),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.body["id"].as_i64().unwrap();
+    assert!(
+        matches!(made.body["state"].as_str(), Some("scheduled" | "sending")),
+        "{}",
+        made.body
+    );
+
+    let done = campaign_when(&app, &key, id, |c| c["state"] == "done").await;
+    assert_eq!(done["counts"]["recipients"], 3, "{done}");
+    assert_eq!(done["counts"]["delivered"], 2, "{done}");
+    assert_eq!(done["counts"]["failed"], 1, "{done}");
+
+    // Open and click as a reader would, from the delivered messages.
+    let mut opened = 0;
+    for r in sink.received() {
+        let msg = mail_parser::MessageParser::default().parse(&r.data).unwrap();
+        let html = msg.body_html(0).unwrap().to_string();
+        if r.rcpt_to[0] == "ok1@qq.com" {
+            for path in tracking_paths(&html, "o")
+                .into_iter()
+                .chain(tracking_paths(&html, "c"))
+            {
+                app.client
+                    .get(format!("{}{path}", app.base))
+                    .header(
+                        "User-Agent",
+                        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36",
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                opened += 1;
+            }
+        }
+    }
+    assert!(opened >= 2, "a pixel and a link in the message");
+    let c = campaign_when(&app, &key, id, |c| c["counts"]["clicked"] == 1).await;
+    assert_eq!(c["counts"]["opened"], 1, "{c}");
+
+    // The vendor API's overview of the same task.
+    let o = app
+        .api("track.php", "acme", "pw", &format!("do=overview&id={id}"))
+        .await;
+    let e = |name: &str| {
+        o.element(name)
+            .unwrap_or_else(|| panic!("{name} in {}", o.text()))
+    };
+    assert_eq!(e("send_count"), c["counts"]["sent"].to_string());
+    assert_eq!(e("real_send_count"), c["counts"]["delivered"].to_string());
+    assert_eq!(e("error_send_count"), c["counts"]["failed"].to_string());
+    assert_eq!(e("open_unique"), c["counts"]["opened"].to_string());
+    assert_eq!(e("click_unique"), c["counts"]["clicked"].to_string());
+    let t = app
+        .api("task.php", "acme", "pw", &format!("do=task-list&id={id}"))
+        .await;
+    assert_eq!(t.element("send_status").as_deref(), Some("3"), "{}", t.text());
+    assert_eq!(
+        t.element("sn"),
+        c["ident"].as_str().map(str::to_string),
+        "{}",
+        t.text()
+    );
+
+    // Its recipients by outcome.
+    let failed = get(&app, &format!("/campaigns/{id}/recipients?status=failed"), &key).await;
+    assert_eq!(
+        failed.body["items"][0]["email"], "gone@dest.cn",
+        "{}",
+        failed.body
+    );
+    assert_eq!(failed.body["items"][0]["class"], "not_exist");
+    let delivered = get(
+        &app,
+        &format!("/campaigns/{id}/recipients?status=delivered&limit=1"),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        delivered.body["items"][0]["email"], "ok1@qq.com",
+        "{}",
+        delivered.body
+    );
+    let cursor = delivered.body["next_cursor"].as_str().unwrap().to_string();
+    let rest = get(
+        &app,
+        &format!("/campaigns/{id}/recipients?status=delivered&limit=1&cursor={cursor}"),
+        &key,
+    )
+    .await;
+    assert_eq!(rest.body["items"][0]["email"], "ok2@gmail.com", "{}", rest.body);
+    let clicked = get(&app, &format!("/campaigns/{id}/recipients?status=clicked"), &key).await;
+    assert_eq!(
+        clicked.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        clicked.body
+    );
+
+    // A done campaign can't be paused: 409, with the state.
+    let pause = post(&app, &key, &format!("/campaigns/{id}/pause"), Value::Null).await;
+    assert_eq!(pause.status, 409, "{}", pause.body);
+
+    // Another customer's key: each of these ids answers as a missing one.
+    let missing = get(&app, "/campaigns/999999", &key).await;
+    assert_eq!(missing.status, 404);
+    for (method, path) in [
+        ("GET", format!("/campaigns/{id}")),
+        ("GET", format!("/campaigns/{id}/recipients?status=failed")),
+        ("POST", format!("/campaigns/{id}/pause")),
+        ("POST", format!("/campaigns/{id}/resume")),
+        ("POST", format!("/campaigns/{id}/cancel")),
+        ("GET", format!("/templates/{template_id}")),
+        ("PUT", format!("/templates/{template_id}")),
+        ("DELETE", format!("/templates/{template_id}")),
+        ("GET", format!("/lists/{list_id}")),
+        ("DELETE", format!("/lists/{list_id}")),
+    ] {
+        let body = (method == "PUT").then(|| serde_json::json!({"name": "x", "subject": "x", "html": "x"}));
+        let a = call(&app, method, &path, Some(&other), body).await;
+        assert_eq!(a.status, 404, "{method} {path}: {}", a.body);
+        assert_eq!(
+            a.body["error"]["code"], missing.body["error"]["code"],
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        get(&app, "/campaigns", &other).await.body["items"],
+        serde_json::json!([])
+    );
+    assert_eq!(get(&app, "/campaigns", &key).await.body["items"][0]["id"], id);
+
+    // A template in use by no unfinished task can go.
+    let gone = call(
+        &app,
+        "DELETE",
+        &format!("/templates/{template_id}"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+}
+
+both_stores!(by_backend; a_campaign_over_json_reads_as_the_vendor_api_reports_it);
+
+async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> Json {
+    call(app, "POST", path, Some(key), Some(body)).await
+}

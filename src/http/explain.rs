@@ -10,6 +10,7 @@ use super::lang::Lang;
 use super::params::ParamError;
 use crate::domain::accounts::AccountError;
 use crate::domain::lists::ListError;
+use crate::domain::reports::ReportError;
 use crate::domain::senders::SenderError;
 use crate::domain::storage::StoreError;
 use crate::domain::suppressions::SuppressionError;
@@ -359,6 +360,25 @@ impl Explain for TemplateCaseError {
                 Lang::En => format!("A template's attachments are at most {} MiB together.", max >> 20),
             }),
             TemplateCaseError::Files(e) | TemplateCaseError::Store(e) => e.explain(lang),
+        }
+    }
+}
+
+impl Explain for ReportError {
+    fn explain(&self, lang: Lang) -> Explained {
+        match self {
+            ReportError::NotFound => not_found(lang, "任务不存在", "No such task."),
+            ReportError::NotTracked => {
+                conflict("not_tracked", lang, "该任务未跟踪", "The task is not tracked.")
+            }
+            ReportError::LinkNotFound => {
+                not_found(lang, "链接不存在", "No such link in the task.").on("link")
+            }
+            ReportError::RecipientNotFound => {
+                not_found(lang, "收件人不存在", "No such recipient in the task.").on("email")
+            }
+            ReportError::Days(e) => bad_request(lang, &format!("日期范围无效: {e}"), &format!("{e}.")),
+            ReportError::Store(e) => e.explain(lang),
         }
     }
 }

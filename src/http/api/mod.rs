@@ -6,10 +6,12 @@
 //! handlers parse, call the domain's use-cases and render, nothing more.
 
 mod account;
+mod campaigns;
 mod contacts;
 mod error;
 mod lists;
 mod paging;
+mod templates;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -30,6 +32,8 @@ pub fn router() -> Router<App> {
         .merge(account::routes())
         .merge(lists::routes())
         .merge(contacts::routes())
+        .merge(campaigns::routes())
+        .merge(templates::routes())
 }
 
 /// The language of a request's messages: English unless its
