@@ -521,3 +521,134 @@ both_stores!(by_backend; a_campaign_over_json_reads_as_the_vendor_api_reports_it
 async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> Json {
     call(app, "POST", path, Some(key), Some(body)).await
 }
+
+/// A list's contacts paged and searched, one removed by address; the
+/// suppressions added (the bad ones named), listed, felt by a later batch,
+/// and lifted; none of it visible to another customer's key.
+async fn contacts_and_suppressions(app: TestApp) {
+    app.customer("acme", "pw", 0).await;
+    app.customer("other", "pw", 0).await;
+    let key = key_of(&app, "acme").await;
+    let other = key_of(&app, "other").await;
+    let list = post(&app, &key, "/lists", serde_json::json!({"name": "l"})).await;
+    let list = list.body["id"].as_i64().unwrap();
+    let contacts = format!("/lists/{list}/contacts");
+    let batch = serde_json::json!({"contacts": [
+        {"email": "ann@example.com", "name": "Ann", "vars": {"var2": "gold"}},
+        {"email": "bob@example.com", "name": "Bob"},
+        {"email": "cid@example.org"},
+    ]});
+    assert_eq!(post(&app, &key, &contacts, batch).await.body["added"], 3);
+
+    let first = get(&app, &format!("{contacts}?limit=2"), &key).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let emails = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(emails(&first.body), ["ann@example.com", "bob@example.com"]);
+    assert_eq!(first.body["items"][0]["vars"]["var2"], "gold");
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = get(&app, &format!("{contacts}?limit=2&cursor={cursor}"), &key).await;
+    assert_eq!(emails(&second.body), ["cid@example.org"]);
+    assert!(second.body["next_cursor"].is_null());
+    let found = get(&app, &format!("{contacts}?q=BOB"), &key).await;
+    assert_eq!(emails(&found.body), ["bob@example.com"]);
+
+    let theirs = call(&app, "GET", &contacts, Some(&other), None).await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    let theirs = call(
+        &app,
+        "DELETE",
+        &format!("{contacts}/bob@example.com"),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    let gone = call(
+        &app,
+        "DELETE",
+        &format!("{contacts}/Bob@Example.com"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    let again = call(
+        &app,
+        "DELETE",
+        &format!("{contacts}/bob@example.com"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 404);
+    assert_eq!(
+        emails(&get(&app, &contacts, &key).await.body),
+        ["ann@example.com", "cid@example.org"]
+    );
+
+    let added = post(
+        &app,
+        &key,
+        "/suppressions",
+        serde_json::json!({"emails": ["dan@example.com", "not an address", "eve@example.com"], "reason": "asked by phone"}),
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(added.body["added"], 2, "{}", added.body);
+    assert_eq!(added.body["invalid"][0]["index"], 1);
+    let listed = get(&app, "/suppressions?limit=1", &key).await;
+    assert_eq!(emails(&listed.body), ["dan@example.com"], "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["reason"], "manual");
+    let cursor = listed.body["next_cursor"].as_str().unwrap().to_string();
+    let rest = get(&app, &format!("/suppressions?limit=1&cursor={cursor}"), &key).await;
+    assert_eq!(emails(&rest.body), ["eve@example.com"]);
+    assert_eq!(
+        get(&app, "/suppressions", &other).await.body["items"],
+        serde_json::json!([])
+    );
+
+    // A suppressed address joins a list, reported as suppressed: no
+    // campaign sends to it while it stays suppressed.
+    let batch = serde_json::json!({"contacts": [{"email": "dan@example.com"}]});
+    let held_back = post(&app, &key, &contacts, batch).await;
+    assert_eq!(
+        (
+            held_back.body["added"].clone(),
+            held_back.body["suppressed"].clone()
+        ),
+        (serde_json::json!(1), serde_json::json!(1)),
+        "{}",
+        held_back.body
+    );
+
+    let theirs = call(
+        &app,
+        "DELETE",
+        "/suppressions/dan@example.com",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    let lifted = call(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None).await;
+    assert_eq!(lifted.status, 204, "{}", lifted.body);
+    assert_eq!(
+        call(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        emails(&get(&app, "/suppressions", &key).await.body),
+        ["eve@example.com"]
+    );
+}
+
+both_stores!(contacts_and_suppressions);

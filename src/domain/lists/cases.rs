@@ -832,6 +832,20 @@ pub async fn delete_addresses(
     Ok(n)
 }
 
+/// Up to `limit` matching addresses with ids above `after`, in id order:
+/// one page of a listing paged by cursor.
+pub async fn addresses_after(
+    s: &impl ListStorage,
+    customer: CustomerId,
+    filter: &AddressFilter,
+    after: AddressId,
+    limit: i64,
+) -> Result<Vec<Address>, ListError> {
+    check_filter(s, customer, filter).await?;
+    let start = Start::AtId(AddressId(after.get() + 1));
+    Ok(s.addresses(customer, filter, start, limit).await?)
+}
+
 /// The matching addresses, a batch at a time in id order, for answers
 /// that are streamed (every address of 4.8, the export of 4.6).
 #[derive(Clone, Debug)]

@@ -1,19 +1,25 @@
-//! `/lists/{id}/contacts`: adding a batch of contacts, each row answered.
+//! `/lists/{id}/contacts`: adding a batch of contacts, each row answered;
+//! a list's contacts paged by cursor; one contact removed by address.
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::paging::{Page, PageQuery};
 use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
 use crate::app::App;
 use crate::domain::email::EmailAddress;
-use crate::domain::lists::{self, BatchRow, LeftOutReason, NewAddress};
+use crate::domain::ids::AddressId;
+use crate::domain::lists::{self, Address, AddressFilter, BatchRow, LeftOutReason, NewAddress};
 
 pub(super) fn routes() -> Router<App> {
-    Router::new().route("/lists/{id}/contacts", post(add))
+    Router::new()
+        .route("/lists/{id}/contacts", post(add).get(page))
+        .route("/lists/{id}/contacts/{email}", delete(remove))
 }
 
 #[derive(Deserialize)]
@@ -88,4 +94,97 @@ async fn add(
             })
             .collect(),
     }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ContactQuery {
+    /// A part of the address or the name, case-insensitive.
+    q: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ContactView {
+    id: i64,
+    email: String,
+    name: String,
+    vars: HashMap<String, String>,
+    created_at: String,
+}
+
+fn view(app: &App, a: Address) -> ContactView {
+    ContactView {
+        id: a.id.get(),
+        email: a.address,
+        name: a.fullname,
+        vars: a
+            .vars
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(i, v)| (format!("var{}", i + 1), v))
+            .collect(),
+        created_at: app.clock.format_rfc3339(a.created_at),
+    }
+}
+
+async fn page(
+    State(app): State<App>,
+    me: ApiCustomer,
+    Path(id): Path<String>,
+    Query(q): Query<ContactQuery>,
+) -> ApiResult<Json<Page<ContactView>>> {
+    let list = super::lists::list_id(&id, me)?;
+    let page = q.page.checked(me.lang)?;
+    let filter = AddressFilter {
+        list_id: Some(list),
+        keyword: q.q.filter(|k| !k.trim().is_empty()),
+        ..Default::default()
+    };
+    let rows = lists::addresses_after(
+        &app.store,
+        me.id,
+        &filter,
+        AddressId(page.after.unwrap_or(0)),
+        page.limit as i64 + 1,
+    )
+    .await
+    .map_err(|e| ApiError::explained(&e, me.lang))?;
+    let p = page.of(rows, |a| a.id.get());
+    Ok(Json(Page {
+        items: p.items.into_iter().map(|a| view(&app, a)).collect(),
+        next_cursor: p.next_cursor,
+    }))
+}
+
+/// Removes the address from the list (no unsubscribe is logged: a later
+/// import may add it again).
+async fn remove(
+    State(app): State<App>,
+    me: ApiCustomer,
+    Path((id, email)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let list = super::lists::list_id(&id, me)?;
+    let filter = AddressFilter {
+        list_id: Some(list),
+        keyword: Some(email.trim().to_string()),
+        ..Default::default()
+    };
+    let mut after = AddressId(0);
+    loop {
+        let rows = lists::addresses_after(&app.store, me.id, &filter, after, 500)
+            .await
+            .map_err(|e| ApiError::explained(&e, me.lang))?;
+        let Some(last) = rows.last() else {
+            return Err(ApiError::not_found(me.lang));
+        };
+        after = last.id;
+        if let Some(a) = rows.iter().find(|a| a.address.eq_ignore_ascii_case(email.trim())) {
+            lists::delete_address(&app.store, me.id, a.id)
+                .await
+                .map_err(|e| ApiError::explained(&e, me.lang))?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
 }

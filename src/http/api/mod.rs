@@ -11,6 +11,7 @@ mod contacts;
 mod error;
 mod lists;
 mod paging;
+mod suppressions;
 mod templates;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router() -> Router<App> {
         .merge(contacts::routes())
         .merge(campaigns::routes())
         .merge(templates::routes())
+        .merge(suppressions::routes())
 }
 
 /// The language of a request's messages: English unless its
