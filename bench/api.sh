@@ -3,7 +3,9 @@
 # reads under CONNS concurrent clients (wrk --latency), on a list of N
 # addresses (default 1,000,000) imported through the real path, qunfa on
 # SQLite: ml-addr-list page 1 and a deep page (10,000 of 50 rows, or the
-# middle of a smaller list), task-list, and track.php overview. Beside each,
+# middle of a smaller list), task-list, and track.php overview; the JSON
+# API's page of the same list's contacts (/api/v1/lists/1/contacts, 50 a
+# page, first and as deep, by cursor) with a key. Beside each,
 # in the same run, nginx serving the same answer's bytes as a static file
 # (the cost of HTTP itself, the floor no application server goes below).
 #   N=200000 D=5s bench/api.sh
@@ -22,10 +24,12 @@ done
 . bench/lib.sh
 
 PORT=$(free_port)
-export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
+# The JSON key's rate is lifted: the bench measures the server, not the limit.
+export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn QUNFA_API_RATE=100000
 "$BIN" admin customer add --username shop --password pw >/dev/null
 "$BIN" admin service set --username shop --quota 10 >/dev/null
 "$BIN" admin manager add --username boss --password pw >/dev/null
+KEY=$("$BIN" admin api-key add --username shop --name bench)
 "$BIN" serve 2>"$WORK/serve.log" &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -51,9 +55,9 @@ nginx -c "$WORK/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
 sleep 0.3
 
-# p50 p99 (ms) and requests/s of a wrk run
+# p50 p99 (ms) and requests/s of a wrk run; a second argument is a header.
 load() {
-  wrk -t2 -c"$CONNS" -d"$D" --latency "$1" >"$WORK/wrk.out" 2>&1
+  wrk -t2 -c"$CONNS" -d"$D" --latency ${2:+-H "$2"} "$1" >"$WORK/wrk.out" 2>&1
   if grep -q "Non-2xx" "$WORK/wrk.out"; then cat "$WORK/wrk.out" >&2; exit 1; fi
   python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
@@ -84,6 +88,16 @@ for spec in "ml-addr-list page 1|do=ml-addr-list&list_id=1&page=1" \
   file="$(echo "$name" | tr ' ' '_').xml"
   curl -sf "$url" >"$WORK/root/$file"; chmod 644 "$WORK/root/$file"
   read -r Q50 Q99 QRPS < <(load "$url")
+  read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
+  printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"
+done
+V1="http://127.0.0.1:$PORT/api/v1"
+for spec in "JSON contacts page 1|" "JSON contacts page $DEEP|&cursor=$(( (DEEP - 1) * 50 ))"; do
+  name=${spec%%|*}; q=${spec#*|}
+  url="$V1/lists/1/contacts?limit=50$q"
+  file="$(echo "$name" | tr ' ' '_').json"
+  curl -sf -H "Authorization: Bearer $KEY" "$url" >"$WORK/root/$file"; chmod 644 "$WORK/root/$file"
+  read -r Q50 Q99 QRPS < <(load "$url" "Authorization: Bearer $KEY")
   read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
   printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"
 done
