@@ -81,4 +81,8 @@ ids! {
     TrackedRecipientId;
     /// One recipient's clicks on one link (3.3 `click_id`).
     ClickId;
+    /// A customer's webhook endpoint.
+    WebhookId;
+    /// One event queued for one webhook; the same on every attempt.
+    WebhookEventId;
 }

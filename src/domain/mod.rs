@@ -14,3 +14,4 @@ pub mod suppressions;
 pub mod tasks;
 pub mod templates;
 pub mod tracking;
+pub mod webhooks;
