@@ -34,6 +34,12 @@ pub struct Settings {
     /// Waits between delivery attempts, e.g. `5m,10m,30m,1h,2h,4h`.
     #[arg(long, env = "QUNFA_RETRY_DELAYS", global = true, value_name = "LIST")]
     pub retry_delays: Option<String>,
+    /// Waits between attempts to deliver a webhook event, e.g. `10s,1m,5m`.
+    #[arg(long, env = "QUNFA_WEBHOOK_RETRY_DELAYS", global = true, value_name = "LIST")]
+    pub webhook_retry_delays: Option<String>,
+    /// `allow`: webhooks may point at loopback, private and other non-public addresses.
+    #[arg(long, env = "QUNFA_WEBHOOK_PRIVATE", global = true, value_name = "allow")]
+    pub webhook_private: Option<String>,
     /// Name used in EHLO and Message-IDs.
     #[arg(long, env = "QUNFA_HELO_NAME", global = true, value_name = "NAME")]
     pub helo_name: Option<String>,
@@ -138,6 +144,10 @@ pub struct Config {
     pub public_url: String,
     pub smtp_relay: Option<Relay>,
     pub retry_delays: Vec<Duration>,
+    /// Waits between attempts to deliver a webhook event; after the last, it is given up.
+    pub webhook_retry_delays: Vec<Duration>,
+    /// Webhooks may point at non-public addresses (`QUNFA_WEBHOOK_PRIVATE=allow`).
+    pub webhook_private: bool,
     pub helo_name: String,
     /// Envelope senders are `bounce+TOKEN@` this domain (lower case).
     pub bounce_domain: String,
@@ -196,6 +206,20 @@ fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// An unset or empty value both mean "use the default".
+/// A list of waits like `5m,10m,1h` from `name`, or `default`.
+fn delays(name: &'static str, given: Option<&str>, default: &[&str]) -> Result<Vec<Duration>, ConfigError> {
+    let list = given.map(|l| l.split(',').map(str::trim).collect::<Vec<_>>());
+    list.as_deref()
+        .unwrap_or(default)
+        .iter()
+        .map(|s| {
+            parse_duration(s)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad(name, format!("'{s}' is not a duration like 5m")))
+        })
+        .collect()
+}
+
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
@@ -251,22 +275,20 @@ impl Settings {
             })
             .transpose()?;
 
-        let retry_delays = match given(&self.retry_delays) {
-            None => ["5m", "10m", "30m", "1h", "2h", "4h"]
-                .iter()
-                .map(|s| parse_duration(s).expect("default delays parse"))
-                .collect(),
-            Some(list) => list
-                .split(',')
-                .map(|s| {
-                    parse_duration(s.trim()).filter(|d| !d.is_zero()).ok_or_else(|| {
-                        bad(
-                            "QUNFA_RETRY_DELAYS",
-                            format!("'{}' is not a duration like 5m", s.trim()),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+        let retry_delays = delays(
+            "QUNFA_RETRY_DELAYS",
+            given(&self.retry_delays),
+            &["5m", "10m", "30m", "1h", "2h", "4h"],
+        )?;
+        let webhook_retry_delays = delays(
+            "QUNFA_WEBHOOK_RETRY_DELAYS",
+            given(&self.webhook_retry_delays),
+            &["10s", "1m", "5m", "30m", "2h", "6h", "12h"],
+        )?;
+        let webhook_private = match given(&self.webhook_private) {
+            None => false,
+            Some("allow") => true,
+            Some(v) => return Err(bad("QUNFA_WEBHOOK_PRIVATE", format!("'{v}' is not 'allow'"))),
         };
 
         let helo_name = match given(&self.helo_name) {
@@ -472,6 +494,8 @@ impl Settings {
             public_url,
             smtp_relay,
             retry_delays,
+            webhook_retry_delays,
+            webhook_private,
             delivery_lease,
             helo_name,
             bounce_domain,

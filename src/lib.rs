@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tracking;
+pub mod webhooks;
 
 pub use app::App;
 pub use server::Running;

@@ -26,6 +26,8 @@ pub struct Running {
     http: Option<JoinHandle<std::io::Result<()>>>,
     bounces: Option<JoinHandle<()>>,
     engine: Option<JoinHandle<()>>,
+    /// The webhook dispatcher, beside the engine.
+    webhooks: Option<JoinHandle<()>>,
     /// Stopped after the HTTP edge, so the hits of its last requests are written.
     hits_stop: watch::Sender<bool>,
     hits: Option<JoinHandle<()>>,
@@ -91,6 +93,9 @@ impl Running {
         let listener = crate::inbound::bind(&app).await?;
         let bounce_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let bounces = listener.map(|l| tokio::spawn(crate::inbound::run(app.clone(), l, stopped.clone())));
+        let webhooks = parts
+            .engine
+            .then(|| tokio::spawn(crate::webhooks::run(app.clone(), stopped.clone())));
         let engine = parts
             .engine
             .then(|| tokio::spawn(crate::engine::run(app.clone(), stopped)));
@@ -102,6 +107,7 @@ impl Running {
             http,
             bounces,
             engine,
+            webhooks,
             hits_stop,
             hits,
         })
@@ -121,7 +127,10 @@ impl Running {
             http.await??;
         }
         let _ = self.hits_stop.send(true);
-        for task in [self.hits, self.bounces, self.engine].into_iter().flatten() {
+        for task in [self.hits, self.bounces, self.engine, self.webhooks]
+            .into_iter()
+            .flatten()
+        {
             task.await?;
         }
         self.app.store.close().await;

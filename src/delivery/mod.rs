@@ -33,7 +33,7 @@ mod pool;
 mod reply;
 mod session;
 mod throttle;
-mod tls;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

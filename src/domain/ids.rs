@@ -83,4 +83,8 @@ ids! {
     ClickId;
     /// A key of the JSON API.
     ApiKeyId;
+    /// A customer's webhook endpoint.
+    WebhookId;
+    /// One event queued for one webhook; the same on every attempt.
+    WebhookEventId;
 }

@@ -15,3 +15,4 @@ pub mod suppressions;
 pub mod tasks;
 pub mod templates;
 pub mod tracking;
+pub mod webhooks;

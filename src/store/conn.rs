@@ -42,6 +42,13 @@ pub(crate) trait Conn: Send {
         sql: &'static str,
         args: &[Arg<'_>],
     ) -> impl Future<Output = Result<Option<R>, sqlx::Error>> + Send;
+
+    /// Every row.
+    fn fetch_rows<R: AnyRow>(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> impl Future<Output = Result<Vec<R>, sqlx::Error>> + Send;
 }
 
 macro_rules! conn_for {
@@ -75,6 +82,16 @@ macro_rules! conn_for {
             ) -> Result<Option<R>, sqlx::Error> {
                 bind_args!(sqlx::query_as::<_, R>(sql), args)
                     .fetch_optional(&mut *self)
+                    .await
+            }
+
+            async fn fetch_rows<R: AnyRow>(
+                &mut self,
+                sql: &'static str,
+                args: &[Arg<'_>],
+            ) -> Result<Vec<R>, sqlx::Error> {
+                bind_args!(sqlx::query_as::<_, R>(sql), args)
+                    .fetch_all(&mut *self)
                     .await
             }
         }

@@ -6,6 +6,7 @@ use sqlx::FromRow;
 
 use super::credits::{add_credits, ledger_row, move_credits};
 use super::tasks::settle_stopped;
+use super::webhooks::{NewEvent, queue_events};
 use super::{Arg, Store, StoreResult, WritePool, on_pool};
 use crate::domain::accounts::{LedgerEntry, LedgerKind};
 use crate::domain::email::EmailAddress;
@@ -13,6 +14,7 @@ use crate::domain::failure::FailureClass;
 use crate::domain::ids::{CustomerId, TaskId};
 use crate::domain::senders::DAILY_CAP;
 use crate::domain::tasks::SendStatus;
+use crate::domain::webhooks::EventType;
 
 /// A delivery a worker holds until `lease_until`.
 #[derive(Clone, Debug, FromRow)]
@@ -449,7 +451,11 @@ impl Store {
                 landed.insert(claimed.id, (claimed, state, class));
             }
             let mut hard = Vec::new();
+            let mut events = Vec::new();
             for id in q.fetch_all(&mut *tx).await? {
+                if let Some(&(claimed, state, class)) = landed.get(&id) {
+                    events.push((claimed, state, class));
+                }
                 if let Some(&(claimed, state, class)) = landed.get(&id)
                     && state != "deferred"
                 {
@@ -477,6 +483,7 @@ impl Store {
                     .await?;
                 }
             }
+            let mut done = Vec::new();
             for (&task, t) in &tallies {
                 sqlx::query(
                     "UPDATE tasks SET sent_count = sent_count + $1, error_count = error_count + $2, \
@@ -527,10 +534,13 @@ impl Store {
                     .await?;
                     let reason = format!("task {ident} done: unused reservation");
                     move_credits(&mut *tx, CustomerId(t.customer), TaskId(task), -reserved, reason, now).await?;
+                    done.push((t.customer, task, sent_count, error_count, skipped));
                 } else if stopped {
                     settle_stopped(&mut *tx, CustomerId(t.customer), TaskId(task), reserved, &ident, now).await?;
                 }
             }
+            let customers: Vec<i64> = events.iter().map(|(c, _, _)| c.customer_id).collect();
+            queue_events(&mut *tx, &customers, |wanted| outcome_events(wanted, &events, &done), now).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -563,4 +573,49 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// The webhook events of outcomes that landed together, and of the tasks
+/// they completed (`customer, task, sent, failed, skipped`), of the types
+/// some webhook of their customer hears.
+fn outcome_events(
+    wanted: &dyn Fn(i64, EventType) -> bool,
+    landed: &[(&Claimed, &str, Option<i64>)],
+    done: &[(i64, i64, i64, i64, i64)],
+) -> Vec<NewEvent> {
+    let mut out = Vec::new();
+    for &(claimed, state, class) in landed {
+        let kind = match state {
+            "sent" => EventType::Delivered,
+            "deferred" => EventType::Deferred,
+            _ => EventType::Failed,
+        };
+        if !wanted(claimed.customer_id, kind) {
+            continue;
+        }
+        let mut data = serde_json::json!({"campaign_id": claimed.task_id, "email": claimed.address});
+        if let Some(c) = class
+            .and_then(|c| u8::try_from(c).ok())
+            .and_then(FailureClass::from_code)
+        {
+            data["class"] = c.as_str().into();
+        }
+        out.push(NewEvent {
+            customer: claimed.customer_id,
+            kind,
+            data: data.to_string(),
+        });
+    }
+    for &(customer, task, sent, failed, skipped) in done {
+        if wanted(customer, EventType::CampaignDone) {
+            let data =
+                serde_json::json!({"campaign_id": task, "sent": sent, "failed": failed, "skipped": skipped});
+            out.push(NewEvent {
+                customer,
+                kind: EventType::CampaignDone,
+                data: data.to_string(),
+            });
+        }
+    }
+    out
 }

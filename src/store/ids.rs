@@ -6,7 +6,7 @@ use sqlx::{Database, Decode, Encode, Type};
 
 use crate::domain::ids::{
     AddressId, AttachmentId, ClickId, CustomerId, DeliveryId, DomainId, FileId, ImportId, LinkId, ListId,
-    MailboxId, OperatorId, TaskId, TemplateId, TrackedRecipientId,
+    MailboxId, OperatorId, TaskId, TemplateId, TrackedRecipientId, WebhookEventId, WebhookId,
 };
 
 macro_rules! bigint_id {
@@ -58,5 +58,7 @@ bigint_id!(
     OperatorId,
     TaskId,
     TemplateId,
-    TrackedRecipientId
+    TrackedRecipientId,
+    WebhookEventId,
+    WebhookId
 );

@@ -22,6 +22,7 @@ mod suppressions;
 mod tasks;
 mod templates;
 mod tracking;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,321 @@
+//! Webhooks, their outbox of events and the attempts to deliver them.
+
+use sqlx::FromRow;
+
+use super::conn::Conn;
+use super::{Arg, Store, StoreResult, WritePool, on_pool};
+use crate::domain::ids::{CustomerId, WebhookEventId, WebhookId};
+use crate::domain::webhooks::{Attempt, DueEvent, EventType, Webhook, WebhookStorage, parse_stored_events};
+
+#[derive(FromRow)]
+struct WebhookRow {
+    id: i64,
+    url: String,
+    events: String,
+    created_at: i64,
+}
+
+#[derive(FromRow)]
+struct AttemptRow {
+    event_id: i64,
+    event_type: String,
+    at: i64,
+    status_code: Option<i64>,
+    error: String,
+}
+
+#[derive(FromRow)]
+struct DueRow {
+    id: i64,
+    webhook_id: i64,
+    url: String,
+    secret: Vec<u8>,
+    event_type: String,
+    data: String,
+    created_at: i64,
+    attempts: i64,
+}
+
+/// An event to queue for the customer's webhooks that hear its type.
+pub(crate) struct NewEvent {
+    pub customer: i64,
+    pub kind: EventType,
+    /// The event's `data` object as JSON.
+    pub data: String,
+}
+
+/// Queues `events` inside the caller's transaction, one row per webhook that
+/// hears each one's type. One indexed look-up when the customers have no
+/// webhook: the outcomes' hot path pays nothing more.
+pub(crate) async fn queue_events(
+    conn: &mut impl Conn,
+    customers: &[i64],
+    events: impl FnOnce(&dyn Fn(i64, EventType) -> bool) -> Vec<NewEvent>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut hooks: Vec<(i64, i64, Vec<EventType>)> = Vec::new();
+    let mut seen = customers.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    for c in seen {
+        let rows: Vec<(i64, String)> = conn
+            .fetch_rows(
+                "SELECT id, events FROM webhooks WHERE customer_id = $1 AND deleted_at IS NULL",
+                &[Arg::Int(c)],
+            )
+            .await?;
+        hooks.extend(rows.into_iter().map(|(id, ev)| (c, id, parse_stored_events(&ev))));
+    }
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let wanted = |customer: i64, kind: EventType| {
+        hooks
+            .iter()
+            .any(|(c, _, ev)| *c == customer && ev.contains(&kind))
+    };
+    for e in events(&wanted) {
+        for (_, id, _) in hooks
+            .iter()
+            .filter(|(c, _, ev)| *c == e.customer && ev.contains(&e.kind))
+        {
+            conn.execute(
+                "INSERT INTO webhook_events (webhook_id, customer_id, type, data, created_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+                &[
+                    Arg::Int(*id),
+                    Arg::Int(e.customer),
+                    Arg::Text(e.kind.as_str()),
+                    Arg::Text(&e.data),
+                    Arg::Int(now),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+impl WebhookStorage for Store {
+    async fn add_webhook(
+        &self,
+        customer: CustomerId,
+        url: &str,
+        events: &str,
+        seal: &(dyn Fn(WebhookId) -> Vec<u8> + Sync),
+        now: i64,
+    ) -> StoreResult<WebhookId> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO webhooks (customer_id, url, events, secret, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING id",
+            )
+            .bind(customer)
+            .bind(url)
+            .bind(events)
+            .bind(Vec::<u8>::new())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let sealed = seal(WebhookId(id));
+            sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(WebhookId(id))
+        })
+    }
+
+    async fn webhooks(&self, customer: CustomerId) -> StoreResult<Vec<Webhook>> {
+        let rows: Vec<WebhookRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, url, events, created_at FROM webhooks WHERE customer_id = $1 AND deleted_at IS NULL \
+             ORDER BY id",
+        )
+        .bind(customer)
+        .fetch_all(p)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Webhook {
+                id: WebhookId(r.id),
+                url: r.url,
+                events: parse_stored_events(&r.events),
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    async fn delete_webhook(&self, customer: CustomerId, id: WebhookId, now: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(
+                "UPDATE webhooks SET deleted_at = $1 WHERE id = $2 AND customer_id = $3 AND deleted_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(customer)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query("UPDATE webhook_events SET state = 'given_up' WHERE webhook_id = $1 AND state = 'pending'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(n > 0)
+        })
+    }
+
+    async fn webhook_attempts(
+        &self,
+        customer: CustomerId,
+        id: WebhookId,
+        limit: i64,
+    ) -> StoreResult<Option<Vec<Attempt>>> {
+        let exists: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM webhooks WHERE id = $1 AND customer_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(customer)
+        .fetch_optional(p)
+        .await)?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<AttemptRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT a.event_id, e.type AS event_type, a.at, a.status_code, a.error FROM webhook_attempts a \
+             JOIN webhook_events e ON e.id = a.event_id WHERE a.webhook_id = $1 ORDER BY a.id DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(p)
+        .await)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| Attempt {
+                    event: WebhookEventId(r.event_id),
+                    event_type: r.event_type,
+                    at: r.at,
+                    status_code: r.status_code,
+                    error: r.error,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn claim_events(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+        per_webhook: i64,
+    ) -> StoreResult<Vec<DueEvent>> {
+        let lock = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE OF e SKIP LOCKED",
+        };
+        // Due events, oldest first, of webhooks that have fewer than
+        // `per_webhook` events in flight: a slow endpoint holds only its own.
+        let pick = format!(
+            "SELECT e.id FROM webhook_events e WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
+             AND e.lease_until < $1 AND (SELECT COUNT(*) FROM webhook_events f WHERE f.webhook_id = e.webhook_id \
+             AND f.state = 'pending' AND f.lease_until >= $1) < $3 ORDER BY e.next_attempt_at, e.id LIMIT $4{lock}"
+        );
+        let rows: Vec<DueRow> = on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(pick))
+                .bind(now)
+                .bind(lease_until)
+                .bind(per_webhook)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut rows = Vec::with_capacity(ids.len());
+            let mut taken: std::collections::HashMap<i64, i64> = Default::default();
+            for id in ids {
+                let row: DueRow = sqlx::query_as(
+                    "UPDATE webhook_events SET lease_until = $1 FROM webhooks w \
+                     WHERE webhook_events.id = $2 AND w.id = webhook_events.webhook_id RETURNING webhook_events.id, \
+                     webhook_events.webhook_id, w.url, w.secret, webhook_events.type AS event_type, \
+                     webhook_events.data, webhook_events.created_at, webhook_events.attempts",
+                )
+                .bind(lease_until)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                // The count above is of those already in flight; this batch
+                // adds to it.
+                let n = taken.entry(row.webhook_id).or_default();
+                *n += 1;
+                if *n > per_webhook {
+                    sqlx::query("UPDATE webhook_events SET lease_until = 0 WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
+                rows.push(row);
+            }
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| DueEvent {
+                id: WebhookEventId(r.id),
+                webhook: WebhookId(r.webhook_id),
+                url: r.url,
+                sealed_secret: r.secret,
+                event_type: r.event_type,
+                data: r.data,
+                created_at: r.created_at,
+                attempts: r.attempts,
+            })
+            .collect())
+    }
+
+    async fn record_attempt(
+        &self,
+        event: &DueEvent,
+        status_code: Option<i64>,
+        error: &str,
+        delivered: bool,
+        next: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let state = match (delivered, next) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "pending",
+            (false, None) => "given_up",
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO webhook_attempts (event_id, webhook_id, at, status_code, error) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(event.id)
+            .bind(event.webhook)
+            .bind(now)
+            .bind(status_code)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE webhook_events SET state = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0 \
+                 WHERE id = $3 AND state = 'pending'",
+            )
+            .bind(state)
+            .bind(next.unwrap_or(now))
+            .bind(event.id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
