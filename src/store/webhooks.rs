@@ -224,13 +224,12 @@ impl WebhookStorage for Store {
         let pick = format!(
             "SELECT e.id FROM webhook_events e WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
              AND e.lease_until < $1 AND (SELECT COUNT(*) FROM webhook_events f WHERE f.webhook_id = e.webhook_id \
-             AND f.state = 'pending' AND f.lease_until >= $1) < $3 ORDER BY e.next_attempt_at, e.id LIMIT $4{lock}"
+             AND f.state = 'pending' AND f.lease_until >= $1) < $2 ORDER BY e.next_attempt_at, e.id LIMIT $3{lock}"
         );
         let rows: Vec<DueRow> = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(pick))
                 .bind(now)
-                .bind(lease_until)
                 .bind(per_webhook)
                 .bind(limit)
                 .fetch_all(&mut *tx)
@@ -238,13 +237,16 @@ impl WebhookStorage for Store {
             let mut rows = Vec::with_capacity(ids.len());
             let mut taken: std::collections::HashMap<i64, i64> = Default::default();
             for id in ids {
+                // Two statements: SQLite's RETURNING sees only the updated table.
+                sqlx::query("UPDATE webhook_events SET lease_until = $1 WHERE id = $2")
+                    .bind(lease_until)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 let row: DueRow = sqlx::query_as(
-                    "UPDATE webhook_events SET lease_until = $1 FROM webhooks w \
-                     WHERE webhook_events.id = $2 AND w.id = webhook_events.webhook_id RETURNING webhook_events.id, \
-                     webhook_events.webhook_id, w.url, w.secret, webhook_events.type AS event_type, \
-                     webhook_events.data, webhook_events.created_at, webhook_events.attempts",
+                    "SELECT e.id, e.webhook_id, w.url, w.secret, e.type AS event_type, e.data, e.created_at, \
+                     e.attempts FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id WHERE e.id = $1",
                 )
-                .bind(lease_until)
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
