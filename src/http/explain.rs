@@ -16,6 +16,7 @@ use crate::domain::storage::StoreError;
 use crate::domain::suppressions::SuppressionError;
 use crate::domain::tasks::{SelectionError, TaskAction, TaskError};
 use crate::domain::templates::TemplateCaseError;
+use crate::domain::webhooks::WebhookError;
 
 /// A refusal as a person or a program reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,6 +380,30 @@ impl Explain for ReportError {
             }
             ReportError::Days(e) => bad_request(lang, &format!("日期范围无效: {e}"), &format!("{e}.")),
             ReportError::Store(e) => e.explain(lang),
+        }
+    }
+}
+
+impl Explain for WebhookError {
+    fn explain(&self, lang: Lang) -> Explained {
+        let bad = |zh: &str, en: &str| Explained {
+            field: self.field(),
+            ..bad_request(lang, zh, en)
+        };
+        match self {
+            WebhookError::BadUrl => bad("URL 须为 http 或 https 地址", "url must be an http or https URL."),
+            WebhookError::PrivateAddress => bad(
+                "URL 指向本机、内网或其他非公网地址",
+                "url points at a loopback, private or otherwise non-public address.",
+            ),
+            WebhookError::Unresolvable => bad("URL 的主机名无法解析", "url's host name does not resolve."),
+            WebhookError::BadEvent(e) => bad(
+                &format!("未知事件类型: {e}"),
+                &format!("Unknown event type '{e}'."),
+            ),
+            WebhookError::NoEvents => bad("至少须订阅一种事件", "events must name at least one event type."),
+            WebhookError::NotFound => not_found(lang, "webhook 不存在", "No such webhook."),
+            WebhookError::Store(e) => e.explain(lang),
         }
     }
 }

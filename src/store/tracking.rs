@@ -7,11 +7,14 @@ use std::sync::LazyLock;
 
 use jiff::civil::Date;
 
+use super::conn::Conn;
+use super::webhooks::{NewEvent, queue_events};
 use super::{Arg, Store, StoreResult, WritePool, on_pool};
 use crate::clock::format_date;
 use crate::domain::ids::{CustomerId, DeliveryId, LinkId, ListId, TaskId};
 use crate::domain::templates::FooterLanguage;
 use crate::domain::tracking::{DeliveryLanguage, DeliveryOwner, HitBatch, HitTarget, TrackingStorage};
+use crate::domain::webhooks::EventType;
 
 /// `col = the earlier (or later) of the stored and the new value`, NULL
 /// meaning "none yet" on either side; the same SQL on both backends.
@@ -227,14 +230,31 @@ impl TrackingStorage for Store {
         }))
     }
 
-    async fn count_unsubscribe(&self, owner: &DeliveryOwner, day: Date) -> StoreResult<()> {
+    async fn count_unsubscribe(&self, owner: &DeliveryOwner, day: Date, now: i64) -> StoreResult<()> {
         let day = format_date(day);
-        self.write(
-            "INSERT INTO track_daily (customer_id, day, task_id, unsubscribes) VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (customer_id, day, task_id) DO UPDATE SET unsubscribes = track_daily.unsubscribes + 1",
-            &[Arg::Int(owner.customer.get()), Arg::Text(&day), Arg::Int(owner.task.get())],
-        )
-        .await?;
+        let customer = owner.customer.get();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            tx.execute(
+                "INSERT INTO track_daily (customer_id, day, task_id, unsubscribes) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (customer_id, day, task_id) DO UPDATE SET unsubscribes = track_daily.unsubscribes + 1",
+                &[Arg::Int(customer), Arg::Text(&day), Arg::Int(owner.task.get())],
+            )
+            .await?;
+            let events = |wanted: &dyn Fn(i64, EventType) -> bool| {
+                if !wanted(customer, EventType::Unsubscribed) {
+                    return Vec::new();
+                }
+                let data = serde_json::json!({"campaign_id": owner.task.get(), "email": owner.address});
+                vec![NewEvent {
+                    customer,
+                    kind: EventType::Unsubscribed,
+                    data: data.to_string(),
+                }]
+            };
+            queue_events(&mut *tx, &[customer], events, now).await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -363,8 +383,69 @@ impl TrackingStorage for Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            queue_hit_events(&mut *tx, batch).await?;
             tx.commit().await?;
         });
         Ok(())
     }
+}
+
+/// The batch's opens and clicks announced to the customers' webhooks, in
+/// the transaction that counts them: one `opened` per recipient and one
+/// `clicked` per recipient and link, `machine` when no person made them.
+async fn queue_hit_events(conn: &mut impl Conn, batch: &HitBatch) -> Result<(), sqlx::Error> {
+    let owners: HashMap<TaskId, i64> = batch.days.keys().map(|(c, _, t)| (*t, c.get())).collect();
+    let customers: Vec<i64> = owners.values().copied().collect();
+    let latest = batch
+        .recipients
+        .values()
+        .filter_map(|r| r.open_last.max(r.click_last))
+        .max()
+        .unwrap_or(0);
+    let mut urls: HashMap<(TaskId, LinkId), String> = HashMap::new();
+    for ((_, link), c) in &batch.clicks {
+        if let std::collections::hash_map::Entry::Vacant(v) = urls.entry((c.task, *link)) {
+            let url: Vec<(String,)> = conn
+                .fetch_rows(
+                    "SELECT url FROM task_links WHERE task_id = $1 AND link_id = $2",
+                    &[Arg::Int(c.task.get()), Arg::Int(link.get())],
+                )
+                .await?;
+            v.insert(url.into_iter().next().map(|(u,)| u).unwrap_or_default());
+        }
+    }
+    let events = |wanted: &dyn Fn(i64, EventType) -> bool| {
+        let mut out = Vec::new();
+        for r in batch.recipients.values().filter(|r| r.opens > 0) {
+            let Some(&customer) = owners.get(&r.task) else {
+                continue;
+            };
+            if wanted(customer, EventType::Opened) {
+                let data = serde_json::json!({"campaign_id": r.task.get(), "email": r.address,
+                    "opens": r.opens, "machine": r.opens_human == 0});
+                out.push(NewEvent {
+                    customer,
+                    kind: EventType::Opened,
+                    data: data.to_string(),
+                });
+            }
+        }
+        for ((_, link), c) in &batch.clicks {
+            let Some(&customer) = owners.get(&c.task) else {
+                continue;
+            };
+            if wanted(customer, EventType::Clicked) {
+                let url = urls.get(&(c.task, *link)).map(String::as_str).unwrap_or_default();
+                let data = serde_json::json!({"campaign_id": c.task.get(), "email": c.address,
+                    "url": url, "clicks": c.total, "machine": c.human == 0});
+                out.push(NewEvent {
+                    customer,
+                    kind: EventType::Clicked,
+                    data: data.to_string(),
+                });
+            }
+        }
+        out
+    };
+    queue_events(conn, &customers, events, latest).await
 }

@@ -34,11 +34,13 @@ pub trait TrackingStorage: Sync {
         delivery: DeliveryId,
     ) -> impl Future<Output = StoreResult<Option<DeliveryLanguage>>> + Send;
 
-    /// Counts an unsubscribe through a task's link on the day's figures.
+    /// Counts an unsubscribe through a task's link on the day's figures,
+    /// and announces it to the customer's webhooks in the same transaction.
     fn count_unsubscribe(
         &self,
         owner: &DeliveryOwner,
         day: jiff::civil::Date,
+        now: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// The deliveries hits name that still exist.
@@ -103,7 +105,7 @@ pub async fn unsubscribe(
     let now = clock.now();
     let removed = lists::unsubscribe(s, owner.customer, owner.list, &[email], "unsubscribe", now).await?;
     if removed > 0 {
-        s.count_unsubscribe(&owner, clock.date_of(now)).await?;
+        s.count_unsubscribe(&owner, clock.date_of(now), now).await?;
     }
     Ok(removed > 0)
 }

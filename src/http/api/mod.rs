@@ -13,6 +13,7 @@ mod lists;
 mod paging;
 mod suppressions;
 mod templates;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -36,6 +37,7 @@ pub fn router() -> Router<App> {
         .merge(campaigns::routes())
         .merge(templates::routes())
         .merge(suppressions::routes())
+        .merge(webhooks::routes())
 }
 
 /// The language of a request's messages: English unless its
