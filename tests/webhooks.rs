@@ -286,23 +286,24 @@ async fn every_event_arrives_signed_despite_failures(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen(), want);
-    let g = got.lock().unwrap();
-    assert_eq!(g.bad_signatures, 0);
-    for e in &g.events {
-        assert_eq!(e["data"]["campaign_id"], task, "{e}");
-        assert!(e["id"].as_str().is_some_and(|id| !id.is_empty()), "{e}");
-        assert!(e["created_at"].as_str().is_some_and(|t| t.contains('T')), "{e}");
-        match e["type"].as_str().unwrap() {
-            "failed" => assert_eq!(e["data"]["class"], "not_exist", "{e}"),
-            "clicked" => {
-                assert_eq!(e["data"]["url"], "https://shop.example/sale", "{e}");
-                assert_eq!(e["data"]["machine"], false, "{e}");
+    {
+        let g = got.lock().unwrap();
+        assert_eq!(g.bad_signatures, 0);
+        for e in &g.events {
+            assert_eq!(e["data"]["campaign_id"], task, "{e}");
+            assert!(e["id"].as_str().is_some_and(|id| !id.is_empty()), "{e}");
+            assert!(e["created_at"].as_str().is_some_and(|t| t.contains('T')), "{e}");
+            match e["type"].as_str().unwrap() {
+                "failed" => assert_eq!(e["data"]["class"], "not_exist", "{e}"),
+                "clicked" => {
+                    assert_eq!(e["data"]["url"], "https://shop.example/sale", "{e}");
+                    assert_eq!(e["data"]["machine"], false, "{e}");
+                }
+                "opened" => assert_eq!(e["data"]["machine"], false, "{e}"),
+                _ => {}
             }
-            "opened" => assert_eq!(e["data"]["machine"], false, "{e}"),
-            _ => {}
         }
     }
-    drop(g);
     // The failed answers are on record beside the delivered ones.
     let d: Value = v1(
         reqwest::Method::GET,
