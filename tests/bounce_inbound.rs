@@ -1,12 +1,14 @@
 //! Reports that arrive after delivery, by SMTP to the bounce listener: a
 //! DSN for a delivered message makes it a failure of its class in 2.3 and
 //! 2.4 and gives its credit back; an ARF complaint unsubscribes the address
-//! and counts as `rubbish`; forged VERP addresses change nothing.
+//! and counts as `rubbish`; forged VERP addresses change nothing. A webhook
+//! hears the late bounce and the complaint.
 
 mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use common::smtp::{Act, SmtpServer};
 use common::*;
@@ -95,8 +97,45 @@ async fn start(backend: Backend) -> Option<(TestApp, SmtpServer)> {
     TestApp::start_relaying(backend, |s| {
         s.helo_name = Some("mta.qunfa.test".into());
         s.bounce_listen = Some("127.0.0.1:0".into());
+        s.webhook_private = Some("allow".into());
     })
     .await
+}
+
+/// A webhook receiver on a free port, registered for acme's late events
+/// over the JSON API: the `(type, email, class)` of what it gets.
+async fn webhook(app: &TestApp) -> Arc<Mutex<Vec<(String, String, String)>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let route = axum::routing::post(move |body: axum::body::Bytes| {
+        let keep = keep.clone();
+        async move {
+            let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let field = |f: &str| e["data"][f].as_str().unwrap_or_default().to_string();
+            let row = (
+                e["type"].as_str().unwrap().to_string(),
+                field("email"),
+                field("class"),
+            );
+            keep.lock().unwrap().push(row);
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
+    let key = app.admin_ok(&["api-key", "add", "--username", "acme"]).await;
+    let made = app
+        .client
+        .post(format!("{}/api/v1/webhooks", app.base))
+        .header("Authorization", format!("Bearer {}", key.trim()))
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"url": url, "events": ["bounced", "complained"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    got
 }
 
 async fn late_reports_move_outcomes_credits_and_the_list(backend: Backend) {
@@ -132,6 +171,7 @@ async fn late_reports_move_outcomes_credits_and_the_list(backend: Backend) {
     )
     .await;
     sink.script("gone@dest.cn", [Act::Refuse("550 5.1.1 User unknown")]);
+    let heard = webhook(&app).await;
     let add = app
         .api(
             TASK,
@@ -231,6 +271,23 @@ async fn late_reports_move_outcomes_credits_and_the_list(backend: Backend) {
     assert_eq!(credits(&app).await, "98");
     let stask = app.api("stask.php", "acme", "pw", &format!("date={today}")).await;
     assert_eq!(stask.element("success").as_deref(), Some("2"));
+
+    // The webhook heard the late bounce, with its class, and the complaint, once each.
+    let want = [
+        ("bounced", "ok1@dest.cn", "not_exist"),
+        ("complained", "ok2@dest.cn", ""),
+    ]
+    .map(|(t, e, c)| (t.to_string(), e.to_string(), c.to_string()));
+    for _ in 0..100 {
+        if heard.lock().unwrap().len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut heard = heard.lock().unwrap().clone();
+    heard.sort();
+    assert_eq!(heard, want);
     app.stop().await;
 }
 

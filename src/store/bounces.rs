@@ -5,6 +5,7 @@
 //! the address.
 
 use super::credits::add_credits;
+use super::webhooks::{NewEvent, queue_events};
 use super::{Store, StoreResult, WritePool, on_pool};
 use crate::bounce::Class;
 use crate::clock::Clock;
@@ -13,6 +14,7 @@ use crate::domain::email::EmailAddress;
 use crate::domain::failure::FailureClass;
 use crate::domain::ids::{CustomerId, TaskId};
 use crate::domain::lists::ListStorage;
+use crate::domain::webhooks::EventType;
 
 /// What a late report did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +127,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let bounced = |wanted: &dyn Fn(i64, EventType) -> bool| {
+                late_event(wanted, EventType::Bounced, customer, task, &address, Some(column))
+            };
+            queue_events(&mut *tx, &[customer], bounced, now).await?;
             tx.commit().await?;
         });
         Ok(Applied::Failed)
@@ -133,14 +139,15 @@ impl Store {
     async fn late_complaint(&self, delivery: i64, now: i64, clock: &Clock) -> StoreResult<Applied> {
         let counted: Option<(i64, i64, Option<i64>)> = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+            let row: Option<(i64, i64, Option<i64>, String)> = sqlx::query_as(
                 "UPDATE deliveries SET complained = TRUE WHERE id = $1 AND NOT complained \
-                 RETURNING task_id, customer_id, finished_at",
+                 RETURNING task_id, customer_id, finished_at, address",
             )
             .bind(delivery)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some((task, customer, finished_at)) = row {
+            if let Some((task, customer, finished_at, address)) = &row {
+                let (task, customer, finished_at) = (*task, *customer, *finished_at);
                 let day = clock.day_of(finished_at.unwrap_or(now));
                 sqlx::query(
                     "INSERT INTO daily_stats (customer_id, day, task_id, complaint) VALUES ($1, $2, $3, 1) \
@@ -155,9 +162,13 @@ impl Store {
                     .bind(task)
                     .execute(&mut *tx)
                     .await?;
+                let complained = |wanted: &dyn Fn(i64, EventType) -> bool| {
+                    late_event(wanted, EventType::Complained, customer, task, address, None)
+                };
+                queue_events(&mut *tx, &[customer], complained, now).await?;
             }
             tx.commit().await?;
-            row
+            row.map(|(task, customer, finished_at, _)| (task, customer, finished_at))
         });
         if counted.is_none() {
             return Ok(Applied::Unchanged);
@@ -171,4 +182,27 @@ impl Store {
         }
         Ok(Applied::Complaint)
     }
+}
+
+/// The event a late report brings, when the customer's webhooks want it.
+fn late_event(
+    wanted: &dyn Fn(i64, EventType) -> bool,
+    kind: EventType,
+    customer: i64,
+    task: i64,
+    address: &str,
+    class: Option<&str>,
+) -> Vec<NewEvent> {
+    if !wanted(customer, kind) {
+        return Vec::new();
+    }
+    let mut data = serde_json::json!({"campaign_id": task, "email": address});
+    if let Some(c) = class {
+        data["class"] = c.into();
+    }
+    vec![NewEvent {
+        customer,
+        kind,
+        data: data.to_string(),
+    }]
 }
