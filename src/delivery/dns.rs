@@ -7,39 +7,12 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{MessageAuthenticator, SpfResult};
 
-use super::lookup::{DnsError, Mx, dns_error, fqdn, mx_records};
+use super::lookup::{DnsError, Mx, dns_error, fqdn, mx_records, tokio_resolver};
 use crate::domain::senders::health::DnsLookup;
-
-/// A resolver asking `server` (UDP, and TCP for long answers), or the
-/// machine's resolvers (`/etc/resolv.conf`) when there is none.
-pub fn tokio_resolver(server: Option<SocketAddr>) -> anyhow::Result<TokioResolver> {
-    let builder = match server {
-        None => TokioResolver::builder_tokio()
-            .map_err(|e| anyhow::anyhow!("reading the DNS configuration: {e}"))?,
-        Some(server) => {
-            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
-            for connection in &mut name_server.connections {
-                connection.port = server.port();
-            }
-            let mut options = ResolverOpts::default();
-            options.use_hosts_file = ResolveHosts::Never;
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), vec![name_server]),
-                TokioRuntimeProvider::default(),
-            )
-            .with_options(options)
-        }
-    };
-    builder
-        .build()
-        .map_err(|e| anyhow::anyhow!("starting the DNS resolver: {e}"))
-}
 
 /// The look-ups the DNS health check makes.
 #[derive(Clone)]

@@ -4,12 +4,14 @@
 //! ([`StaticResolver`]) instead of asking the DNS.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::RwLock;
 
 use futures_util::future::BoxFuture;
 use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 
 pub use crate::domain::senders::health::{DnsError, Mx};
@@ -27,7 +29,7 @@ pub struct HickoryResolver(TokioResolver);
 impl HickoryResolver {
     /// Asking `server` (`QUNFA_DNS_SERVER`), or the machine's resolvers.
     pub fn new(server: Option<std::net::SocketAddr>) -> anyhow::Result<HickoryResolver> {
-        Ok(HickoryResolver(super::dns::tokio_resolver(server)?))
+        Ok(HickoryResolver(tokio_resolver(server)?))
     }
 
     pub fn from_system_conf() -> anyhow::Result<HickoryResolver> {
@@ -243,4 +245,29 @@ mod tests {
         ));
         assert_eq!(dns.ips("127.0.0.2").await, Ok(vec![ip("127.0.0.2")]));
     }
+}
+
+/// A resolver asking `server` (UDP, and TCP for long answers), or the
+/// machine's resolvers (`/etc/resolv.conf`) when there is none.
+pub fn tokio_resolver(server: Option<SocketAddr>) -> anyhow::Result<TokioResolver> {
+    let builder = match server {
+        None => TokioResolver::builder_tokio()
+            .map_err(|e| anyhow::anyhow!("reading the DNS configuration: {e}"))?,
+        Some(server) => {
+            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+            for connection in &mut name_server.connections {
+                connection.port = server.port();
+            }
+            let mut options = ResolverOpts::default();
+            options.use_hosts_file = ResolveHosts::Never;
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, Vec::new(), vec![name_server]),
+                TokioRuntimeProvider::default(),
+            )
+            .with_options(options)
+        }
+    };
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the DNS resolver: {e}"))
 }
