@@ -1,12 +1,15 @@
 //! Invariant 1 of docs/architecture.md under a crash: two `qunfa worker` processes share a
 //! PostgreSQL database and send one campaign; one is killed with SIGKILL in
 //! the middle and started again. Every recipient gets the message, and only
-//! one that was inside SMTP DATA at the kill may get it twice.
+//! one that was inside SMTP DATA at the kill may get it twice. On SQLite,
+//! `serve` is killed the same way while a webhook that fails its first
+//! answers listens: it ends with every event, a repeat always with its id.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::smtp::{Act, ServerOptions, SmtpServer};
@@ -89,7 +92,9 @@ async fn a_killed_worker_loses_nothing_and_doubles_only_what_was_in_data() {
 /// killed with SIGKILL mid-campaign and started again on the same data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data() {
-    let Some(mut app) = TestApp::start(Backend::Sqlite).await else {
+    let Some(mut app) =
+        TestApp::start_with(Backend::Sqlite, |s| s.webhook_private = Some("allow".into())).await
+    else {
         return;
     };
     let sink = SmtpServer::start(ServerOptions::default()).await;
@@ -99,6 +104,7 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
         sink.script(p, [Act::Tarpit(Duration::from_millis(150))]);
     }
     acme_campaign_ready(&app, &people).await;
+    let events = webhook_receiver(&app).await;
     // From here on the server is a process of its own, on the same files.
     let (data_dir, database_url) = (app.data_path(), app.database_url.clone());
     app.halt().await;
@@ -117,6 +123,8 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
             .env("QUNFA_LISTEN", format!("127.0.0.1:{port}"))
             .env("QUNFA_DELIVERY_LEASE", "3s")
             .env("QUNFA_HELO_NAME", "mta.qunfa.test")
+            .env("QUNFA_WEBHOOK_PRIVATE", "allow")
+            .env("QUNFA_WEBHOOK_RETRY_DELAYS", "1s")
             .env_remove("QUNFA_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -180,7 +188,71 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
         "{done}"
     );
     invariant_1_holds(&sink, &people);
+
+    // Every recipient's `delivered` and the campaign's end reached the
+    // webhook, though the server died mid-campaign; each event under one id.
+    let mut second = serve();
+    let complete = |e: &HashMap<(String, String), HashSet<String>>| {
+        e.contains_key(&("campaign.done".to_string(), String::new()))
+            && people
+                .iter()
+                .all(|p| e.contains_key(&("delivered".to_string(), p.clone())))
+    };
+    for _ in 0..300 {
+        if complete(&events.lock().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.start_kill().ok();
+    let events = events.lock().unwrap();
+    assert!(complete(&events), "{} kinds of event came", events.len());
+    for (what, ids) in events.iter() {
+        assert_eq!(ids.len(), 1, "{what:?} came under several ids: {ids:?}");
+    }
     drop(app);
+}
+
+/// A receiver registered over the JSON API for acme's `delivered` and
+/// `campaign.done` events that answers 500 to its first five POSTs; the ids
+/// it got for each (type, email).
+async fn webhook_receiver(app: &TestApp) -> Arc<Mutex<HashMap<(String, String), HashSet<String>>>> {
+    let got: Arc<Mutex<HashMap<(String, String), HashSet<String>>>> = Arc::default();
+    let answers = Arc::new(Mutex::new(0usize));
+    let keep = got.clone();
+    let route = axum::routing::post(move |body: axum::body::Bytes| {
+        let (keep, answers) = (keep.clone(), answers.clone());
+        async move {
+            let mut n = answers.lock().unwrap();
+            *n += 1;
+            if *n <= 5 {
+                return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let what = (
+                e["type"].as_str().unwrap().to_string(),
+                e["data"]["email"].as_str().unwrap_or_default().to_string(),
+            );
+            let id = e["id"].as_str().unwrap().to_string();
+            keep.lock().unwrap().entry(what).or_default().insert(id);
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
+    let key = app.admin_ok(&["api-key", "add", "--username", "acme"]).await;
+    let made = app
+        .client
+        .post(format!("{}/api/v1/webhooks", app.base))
+        .header("Authorization", format!("Bearer {}", key.trim()))
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"url": url, "events": ["delivered", "campaign.done"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    got
 }
 
 /// Waits until a quarter of the campaign is out (the moment to kill).
