@@ -213,6 +213,31 @@ pub async fn exchangers(resolver: &dyn Resolver, domain: &str) -> Exchangers {
     }
 }
 
+/// A resolver asking `server` (UDP, and TCP for long answers), or the
+/// machine's resolvers (`/etc/resolv.conf`) when there is none.
+pub fn tokio_resolver(server: Option<SocketAddr>) -> anyhow::Result<TokioResolver> {
+    let builder = match server {
+        None => TokioResolver::builder_tokio()
+            .map_err(|e| anyhow::anyhow!("reading the DNS configuration: {e}"))?,
+        Some(server) => {
+            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
+            for connection in &mut name_server.connections {
+                connection.port = server.port();
+            }
+            let mut options = ResolverOpts::default();
+            options.use_hosts_file = ResolveHosts::Never;
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, Vec::new(), vec![name_server]),
+                TokioRuntimeProvider::default(),
+            )
+            .with_options(options)
+        }
+    };
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the DNS resolver: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,29 +270,4 @@ mod tests {
         ));
         assert_eq!(dns.ips("127.0.0.2").await, Ok(vec![ip("127.0.0.2")]));
     }
-}
-
-/// A resolver asking `server` (UDP, and TCP for long answers), or the
-/// machine's resolvers (`/etc/resolv.conf`) when there is none.
-pub fn tokio_resolver(server: Option<SocketAddr>) -> anyhow::Result<TokioResolver> {
-    let builder = match server {
-        None => TokioResolver::builder_tokio()
-            .map_err(|e| anyhow::anyhow!("reading the DNS configuration: {e}"))?,
-        Some(server) => {
-            let mut name_server = NameServerConfig::udp_and_tcp(server.ip());
-            for connection in &mut name_server.connections {
-                connection.port = server.port();
-            }
-            let mut options = ResolverOpts::default();
-            options.use_hosts_file = ResolveHosts::Never;
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), vec![name_server]),
-                TokioRuntimeProvider::default(),
-            )
-            .with_options(options)
-        }
-    };
-    builder
-        .build()
-        .map_err(|e| anyhow::anyhow!("starting the DNS resolver: {e}"))
 }
