@@ -192,7 +192,7 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
     // Every recipient's `delivered` and the campaign's end reached the
     // webhook, though the server died mid-campaign; each event under one id.
     let mut second = serve();
-    let complete = |e: &HashMap<(String, String), HashSet<String>>| {
+    let complete = |e: &EventIds| {
         e.contains_key(&("campaign.done".to_string(), String::new()))
             && people
                 .iter()
@@ -213,11 +213,14 @@ async fn a_killed_sqlite_server_loses_nothing_and_doubles_only_what_was_in_data(
     drop(app);
 }
 
+/// The ids a receiver got for each (event type, email).
+type EventIds = HashMap<(String, String), HashSet<String>>;
+
 /// A receiver registered over the JSON API for acme's `delivered` and
 /// `campaign.done` events that answers 500 to its first five POSTs; the ids
 /// it got for each (type, email).
-async fn webhook_receiver(app: &TestApp) -> Arc<Mutex<HashMap<(String, String), HashSet<String>>>> {
-    let got: Arc<Mutex<HashMap<(String, String), HashSet<String>>>> = Arc::default();
+async fn webhook_receiver(app: &TestApp) -> Arc<Mutex<EventIds>> {
+    let got: Arc<Mutex<EventIds>> = Arc::default();
     let answers = Arc::new(Mutex::new(0usize));
     let keep = got.clone();
     let route = axum::routing::post(move |body: axum::body::Bytes| {
