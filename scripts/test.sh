@@ -23,12 +23,14 @@ if [ "${QUNFA_TEST_PG:-on}" != off ] && [ -z "${QUNFA_TEST_PG_URL:-}" ]; then
 fi
 
 # dkimpy (with PyNaCl for Ed25519) verifies DKIM signatures in tests/dkim.rs,
-# an implementation independent of ours; kept in a virtualenv under target/.
+# an implementation independent of ours, and openapi-spec-validator checks
+# the JSON API's document in tests/openapi.rs; kept in a virtualenv under
+# target/.
 if [ -z "${QUNFA_TEST_PYTHON:-}" ]; then
   venv=target/pytools
-  if ! "$venv/bin/python" -c 'import dkim, nacl' 2>/dev/null; then
+  if ! "$venv/bin/python" -c 'import dkim, nacl, openapi_spec_validator' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2'
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2' 'openapi-spec-validator==0.7.1'
   fi
   export QUNFA_TEST_PYTHON="$PWD/$venv/bin/python"
 fi

@@ -10,6 +10,7 @@ mod campaigns;
 mod contacts;
 mod error;
 mod lists;
+mod openapi;
 mod paging;
 mod suppressions;
 mod templates;
@@ -38,6 +39,7 @@ pub fn router() -> Router<App> {
         .merge(templates::routes())
         .merge(suppressions::routes())
         .merge(webhooks::routes())
+        .merge(openapi::routes())
 }
 
 /// The language of a request's messages: English unless its
