@@ -121,20 +121,7 @@ async fn webhook(app: &TestApp) -> Arc<Mutex<Vec<(String, String, String)>>> {
             axum::http::StatusCode::OK
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
-    let key = app.admin_ok(&["api-key", "add", "--username", "acme"]).await;
-    let made = app
-        .client
-        .post(format!("{}/api/v1/webhooks", app.base))
-        .header("Authorization", format!("Bearer {}", key.trim()))
-        .header("Content-Type", "application/json")
-        .body(serde_json::json!({"url": url, "events": ["bounced", "complained"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
+    listen_for_events(app, "acme", route, &["bounced", "complained"]).await;
     got
 }
 

@@ -241,20 +241,7 @@ async fn webhook_receiver(app: &TestApp) -> Arc<Mutex<EventIds>> {
             axum::http::StatusCode::OK
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
-    let key = app.admin_ok(&["api-key", "add", "--username", "acme"]).await;
-    let made = app
-        .client
-        .post(format!("{}/api/v1/webhooks", app.base))
-        .header("Authorization", format!("Bearer {}", key.trim()))
-        .header("Content-Type", "application/json")
-        .body(serde_json::json!({"url": url, "events": ["delivered", "campaign.done"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
+    listen_for_events(app, "acme", route, &["delivered", "campaign.done"]).await;
     got
 }
 

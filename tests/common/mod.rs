@@ -738,3 +738,27 @@ pub async fn start_acme_task(app: &TestApp) -> i64 {
     assert_eq!(add.code(), "success", "{}", add.text());
     add.element("id").unwrap().parse().unwrap()
 }
+
+/// Serves `route` at /hook on a free port and registers that URL over the
+/// JSON API, with a new key of `user`, as a webhook for `events`.
+pub async fn listen_for_events(
+    app: &TestApp,
+    user: &str,
+    route: axum::routing::MethodRouter,
+    events: &[&str],
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
+    let key = app.admin_ok(&["api-key", "add", "--username", user]).await;
+    let made = app
+        .client
+        .post(format!("{}/api/v1/webhooks", app.base))
+        .header("Authorization", format!("Bearer {}", key.trim()))
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"url": url, "events": events}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+}

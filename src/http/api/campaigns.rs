@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::paging::{Page, PageQuery};
-use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
+use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
 use crate::clock::parse_rfc3339;
 use crate::domain::ids::{DeliveryId, ListId, TaskId, TemplateId};
@@ -132,15 +132,6 @@ fn view(app: &App, t: &Task, figures: Option<&Campaign>) -> CampaignView {
     }
 }
 
-/// A campaign id of the path: anything but a number names no campaign.
-fn campaign_id(raw: &str, me: ApiCustomer) -> ApiResult<TaskId> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TaskId)
-        .ok_or_else(|| ApiError::not_found(me.lang))
-}
-
 fn invalid(me: ApiCustomer, field: &str, zh: &str, en: &str) -> ApiError {
     ApiError::invalid(me.lang, field, zh, en)
 }
@@ -240,7 +231,7 @@ async fn one(
     me: ApiCustomer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
-    let id = campaign_id(&id, me)?;
+    let id = path_id(&id, me, TaskId)?;
     figures(&app, me, id).await
 }
 
@@ -257,7 +248,7 @@ async fn intervene(
     id: &str,
     what: Intervention,
 ) -> ApiResult<Json<CampaignView>> {
-    let id = campaign_id(id, me)?;
+    let id = path_id(id, me, TaskId)?;
     tasks::intervene(&app.store, me.id, id, what, app.clock.now(), app.clock.today())
         .await
         .map_err(|e| ApiError::explained(&e, me.lang))?;
@@ -339,7 +330,7 @@ async fn recipients(
     Path(id): Path<String>,
     Query(q): Query<RecipientQuery>,
 ) -> ApiResult<Json<Page<RecipientView>>> {
-    let id = campaign_id(&id, me)?;
+    let id = path_id(&id, me, TaskId)?;
     let page = q.page.checked(me.lang)?;
     let status = match q.status.as_deref().unwrap_or("delivered") {
         "delivered" => RecipientStatus::Delivered,

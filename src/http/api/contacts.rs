@@ -10,10 +10,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::paging::{Page, PageQuery};
-use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
+use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
 use crate::domain::email::EmailAddress;
-use crate::domain::ids::AddressId;
+use crate::domain::ids::{AddressId, ListId};
 use crate::domain::lists::{self, Address, AddressFilter, BatchRow, LeftOutReason, NewAddress};
 
 pub(super) fn routes() -> Router<App> {
@@ -74,7 +74,7 @@ async fn add(
     Path(id): Path<String>,
     ApiJson(batch): ApiJson<Batch>,
 ) -> ApiResult<Json<BatchAnswer>> {
-    let id = super::lists::list_id(&id, me)?;
+    let id = path_id(&id, me, ListId)?;
     let rows: Vec<BatchRow> = batch.contacts.into_iter().map(row).collect();
     let out = lists::add_addresses(&app.store, me.id, id, rows, app.clock.now())
         .await
@@ -135,7 +135,7 @@ async fn page(
     Path(id): Path<String>,
     Query(q): Query<ContactQuery>,
 ) -> ApiResult<Json<Page<ContactView>>> {
-    let list = super::lists::list_id(&id, me)?;
+    let list = path_id(&id, me, ListId)?;
     let page = q.page.checked(me.lang)?;
     let filter = AddressFilter {
         list_id: Some(list),
@@ -165,7 +165,7 @@ async fn remove(
     me: ApiCustomer,
     Path((id, email)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let list = super::lists::list_id(&id, me)?;
+    let list = path_id(&id, me, ListId)?;
     let filter = AddressFilter {
         list_id: Some(list),
         keyword: Some(email.trim().to_string()),

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::paging::{Page, PageQuery};
-use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
+use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
 use crate::domain::ids::ListId;
 use crate::domain::lists::{self, ContactList, ListChange, ListDescription, ListName, ListStatus, NewList};
@@ -46,15 +46,6 @@ pub(crate) struct ListInput {
 
 fn explained(e: impl Explain, me: ApiCustomer) -> ApiError {
     ApiError::explained(&e, me.lang)
-}
-
-/// A list id of the path: anything but a number names no list.
-pub(super) fn list_id(raw: &str, me: ApiCustomer) -> ApiResult<ListId> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(ListId)
-        .ok_or_else(|| ApiError::not_found(me.lang))
 }
 
 async fn all(
@@ -96,7 +87,7 @@ async fn create(
 }
 
 async fn one(State(app): State<App>, me: ApiCustomer, Path(id): Path<String>) -> ApiResult<Json<ListView>> {
-    let id = list_id(&id, me)?;
+    let id = path_id(&id, me, ListId)?;
     let l = lists::list(&app.store, me.id, id)
         .await
         .map_err(|e| explained(e, me))?;
@@ -109,7 +100,7 @@ async fn edit(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ListInput>,
 ) -> ApiResult<Json<ListView>> {
-    let id = list_id(&id, me)?;
+    let id = path_id(&id, me, ListId)?;
     let change = ListChange {
         name: input
             .name
@@ -135,7 +126,7 @@ async fn edit(
 }
 
 async fn remove(State(app): State<App>, me: ApiCustomer, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = list_id(&id, me)?;
+    let id = path_id(&id, me, ListId)?;
     lists::delete_list(&app.store, me.id, id)
         .await
         .map_err(|e| explained(e, me))?;

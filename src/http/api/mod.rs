@@ -42,6 +42,16 @@ pub fn router() -> Router<App> {
         .merge(openapi::routes())
 }
 
+/// An id of the path as its type: anything but a positive number names no
+/// object, and is answered as a missing one.
+pub(crate) fn path_id<T>(raw: &str, me: ApiCustomer, id: impl FnOnce(i64) -> T) -> ApiResult<T> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(id)
+        .ok_or_else(|| ApiError::not_found(me.lang))
+}
+
 /// The language of a request's messages: English unless its
 /// `Accept-Language` prefers Chinese.
 fn lang_of(parts: &Parts) -> Lang {

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::paging::{Page, PageQuery};
-use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
+use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
 use crate::domain::ids::TemplateId;
 use crate::domain::templates::{self, Encoding, NewTemplate, Template, TemplateChange};
@@ -68,14 +68,6 @@ fn view(app: &App, t: Template, attachments: Vec<templates::Attachment>) -> Temp
             })
             .collect(),
     }
-}
-
-fn template_id(raw: &str, me: ApiCustomer) -> ApiResult<TemplateId> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(TemplateId)
-        .ok_or_else(|| ApiError::not_found(me.lang))
 }
 
 /// The template's parts, named as this API names them.
@@ -156,7 +148,7 @@ async fn one(
     me: ApiCustomer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TemplateView>> {
-    let id = template_id(&id, me)?;
+    let id = path_id(&id, me, TemplateId)?;
     Ok(Json(one_view(&app, me, id).await?))
 }
 
@@ -168,7 +160,7 @@ async fn replace(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<TemplateInput>,
 ) -> ApiResult<Json<TemplateView>> {
-    let id = template_id(&id, me)?;
+    let id = path_id(&id, me, TemplateId)?;
     named(&input, me)?;
     let change = TemplateChange {
         name: Some(input.name.trim()),
@@ -184,7 +176,7 @@ async fn replace(
 }
 
 async fn remove(State(app): State<App>, me: ApiCustomer, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = template_id(&id, me)?;
+    let id = path_id(&id, me, TemplateId)?;
     templates::delete_template(&app.store, &app.files, me.id, id)
         .await
         .map_err(|e| ApiError::explained(&e, me.lang))?;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::paging::{Page, PageQuery};
-use super::{ApiCustomer, ApiError, ApiJson, ApiResult};
+use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
 use crate::domain::ids::WebhookId;
 use crate::domain::webhooks::{self, Attempt, Webhook, WebhookInput};
@@ -40,14 +40,6 @@ fn view(app: &App, w: Webhook, secret: Option<String>) -> WebhookView {
         created_at: app.clock.format_rfc3339(w.created_at),
         secret,
     }
-}
-
-fn webhook_id(raw: &str, me: ApiCustomer) -> ApiResult<WebhookId> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(WebhookId)
-        .ok_or_else(|| ApiError::not_found(me.lang))
 }
 
 async fn create(
@@ -89,7 +81,7 @@ async fn all(
 }
 
 async fn remove(State(app): State<App>, me: ApiCustomer, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = webhook_id(&id, me)?;
+    let id = path_id(&id, me, WebhookId)?;
     webhooks::delete_webhook(&app.store, me.id, id, app.clock.now())
         .await
         .map_err(|e| ApiError::explained(&e, me.lang))?;
@@ -114,7 +106,7 @@ async fn deliveries(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<AttemptView>>> {
-    let id = webhook_id(&id, me)?;
+    let id = path_id(&id, me, WebhookId)?;
     let page = q.checked(me.lang)?;
     let attempts = webhooks::webhook_deliveries(&app.store, me.id, id, page.limit as i64)
         .await
