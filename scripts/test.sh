@@ -30,7 +30,7 @@ if [ -z "${QUNFA_TEST_PYTHON:-}" ]; then
   venv=target/pytools
   if ! "$venv/bin/python" -c 'import dkim, nacl, openapi_spec_validator' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2' 'openapi-spec-validator==0.7.1'
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'dkimpy==1.1.8' 'pynacl==1.6.2' 'openapi-spec-validator==0.7.1'
   fi
   export QUNFA_TEST_PYTHON="$PWD/$venv/bin/python"
 fi

@@ -27,8 +27,6 @@ pub const PER_WEBHOOK: i64 = 8;
 const IN_FLIGHT: usize = 64;
 /// How long an attempt may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a claimed event is held: longer than any attempt.
-const LEASE_SECS: i64 = 60;
 
 /// Resolves host names with the system's resolver.
 pub struct SystemResolver;
@@ -61,17 +59,16 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
             return;
         }
     };
+    // A dead process's events come back after the deliveries' lease, as its
+    // deliveries do; never before an attempt in flight could have ended.
+    let lease = app.config.delivery_lease.max(TIMEOUT * 2).as_secs() as i64;
     let mut flying = JoinSet::new();
     while !*stop.borrow() {
         while flying.try_join_next().is_some() {}
         let room = IN_FLIGHT.saturating_sub(flying.len()) as i64;
         let now = app.clock.now();
         let claimed = if room > 0 {
-            match app
-                .store
-                .claim_events(now, now + LEASE_SECS, room, PER_WEBHOOK)
-                .await
-            {
+            match app.store.claim_events(now, now + lease, room, PER_WEBHOOK).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim webhook events");
