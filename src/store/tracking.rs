@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use jiff::civil::Date;
 
 use super::conn::Conn;
-use super::webhooks::{NewEvent, queue_events};
+use super::webhooks::{NewEvent, Subscribers, queue_events};
 use super::{Arg, Store, StoreResult, WritePool, on_pool};
 use crate::clock::format_date;
 use crate::domain::ids::{CustomerId, DeliveryId, LinkId, ListId, TaskId};
@@ -392,18 +392,34 @@ impl TrackingStorage for Store {
 
 /// The batch's opens and clicks announced to the customers' webhooks, in
 /// the transaction that counts them: one `opened` per recipient and one
-/// `clicked` per recipient and link, `machine` when no person made them.
+/// `clicked` per recipient and link, `machine` when no person made them. A
+/// clicked link's URL is read only for a customer whose webhook hears clicks.
 async fn queue_hit_events(conn: &mut impl Conn, batch: &HitBatch) -> Result<(), sqlx::Error> {
     let owners: HashMap<TaskId, i64> = batch.days.keys().map(|(c, _, t)| (*t, c.get())).collect();
     let customers: Vec<i64> = owners.values().copied().collect();
-    let latest = batch
+    let subscribers = Subscribers::of(conn, &customers).await?;
+    let wants =
+        |task: TaskId, kind: EventType| owners.get(&task).is_some_and(|c| subscribers.wants(*c, kind));
+    let mut events = Vec::new();
+    for r in batch
         .recipients
         .values()
-        .filter_map(|r| r.open_last.max(r.click_last))
-        .max()
-        .unwrap_or(0);
+        .filter(|r| r.opens > 0 && wants(r.task, EventType::Opened))
+    {
+        let data = serde_json::json!({"campaign_id": r.task.get(), "email": r.address,
+            "opens": r.opens, "machine": r.opens_human == 0});
+        events.push(NewEvent {
+            customer: owners[&r.task],
+            kind: EventType::Opened,
+            data: data.to_string(),
+        });
+    }
     let mut urls: HashMap<(TaskId, LinkId), String> = HashMap::new();
-    for ((_, link), c) in &batch.clicks {
+    for ((_, link), c) in batch
+        .clicks
+        .iter()
+        .filter(|(_, c)| wants(c.task, EventType::Clicked))
+    {
         if let std::collections::hash_map::Entry::Vacant(v) = urls.entry((c.task, *link)) {
             let url: Vec<(String,)> = conn
                 .fetch_rows(
@@ -413,39 +429,19 @@ async fn queue_hit_events(conn: &mut impl Conn, batch: &HitBatch) -> Result<(), 
                 .await?;
             v.insert(url.into_iter().next().map(|(u,)| u).unwrap_or_default());
         }
+        let data = serde_json::json!({"campaign_id": c.task.get(), "email": c.address,
+            "url": urls[&(c.task, *link)], "clicks": c.total, "machine": c.human == 0});
+        events.push(NewEvent {
+            customer: owners[&c.task],
+            kind: EventType::Clicked,
+            data: data.to_string(),
+        });
     }
-    let events = |wanted: &dyn Fn(i64, EventType) -> bool| {
-        let mut out = Vec::new();
-        for r in batch.recipients.values().filter(|r| r.opens > 0) {
-            let Some(&customer) = owners.get(&r.task) else {
-                continue;
-            };
-            if wanted(customer, EventType::Opened) {
-                let data = serde_json::json!({"campaign_id": r.task.get(), "email": r.address,
-                    "opens": r.opens, "machine": r.opens_human == 0});
-                out.push(NewEvent {
-                    customer,
-                    kind: EventType::Opened,
-                    data: data.to_string(),
-                });
-            }
-        }
-        for ((_, link), c) in &batch.clicks {
-            let Some(&customer) = owners.get(&c.task) else {
-                continue;
-            };
-            if wanted(customer, EventType::Clicked) {
-                let url = urls.get(&(c.task, *link)).map(String::as_str).unwrap_or_default();
-                let data = serde_json::json!({"campaign_id": c.task.get(), "email": c.address,
-                    "url": url, "clicks": c.total, "machine": c.human == 0});
-                out.push(NewEvent {
-                    customer,
-                    kind: EventType::Clicked,
-                    data: data.to_string(),
-                });
-            }
-        }
-        out
-    };
-    queue_events(conn, &customers, events, latest).await
+    let latest = batch
+        .recipients
+        .values()
+        .filter_map(|r| r.open_last.max(r.click_last))
+        .max()
+        .unwrap_or(0);
+    subscribers.queue(conn, events, latest).await
 }

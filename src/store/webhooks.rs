@@ -44,6 +44,67 @@ pub(crate) struct NewEvent {
     pub data: String,
 }
 
+/// The live webhooks of some customers, read inside the transaction that
+/// may queue events for them, with the types each hears.
+pub(crate) struct Subscribers(Vec<(i64, i64, Vec<EventType>)>);
+
+impl Subscribers {
+    /// One indexed look-up per customer.
+    pub(crate) async fn of(conn: &mut impl Conn, customers: &[i64]) -> Result<Subscribers, sqlx::Error> {
+        let mut hooks = Vec::new();
+        let mut seen = customers.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for c in seen {
+            let rows: Vec<(i64, String)> = conn
+                .fetch_rows(
+                    "SELECT id, events FROM webhooks WHERE customer_id = $1 AND deleted_at IS NULL",
+                    &[Arg::Int(c)],
+                )
+                .await?;
+            hooks.extend(rows.into_iter().map(|(id, ev)| (c, id, parse_stored_events(&ev))));
+        }
+        Ok(Subscribers(hooks))
+    }
+
+    /// Whether a webhook of `customer` hears `kind`.
+    pub(crate) fn wants(&self, customer: i64, kind: EventType) -> bool {
+        self.0
+            .iter()
+            .any(|(c, _, ev)| *c == customer && ev.contains(&kind))
+    }
+
+    /// Queues each event once for every webhook that hears it.
+    pub(crate) async fn queue(
+        &self,
+        conn: &mut impl Conn,
+        events: Vec<NewEvent>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        for e in events {
+            for (_, id, _) in self
+                .0
+                .iter()
+                .filter(|(c, _, ev)| *c == e.customer && ev.contains(&e.kind))
+            {
+                conn.execute(
+                    "INSERT INTO webhook_events (webhook_id, customer_id, type, data, created_at, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                    &[
+                        Arg::Int(*id),
+                        Arg::Int(e.customer),
+                        Arg::Text(e.kind.as_str()),
+                        Arg::Text(&e.data),
+                        Arg::Int(now),
+                    ],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Queues `events` inside the caller's transaction, one row per webhook that
 /// hears each one's type. One indexed look-up when the customers have no
 /// webhook: the outcomes' hot path pays nothing more.
@@ -53,47 +114,12 @@ pub(crate) async fn queue_events(
     events: impl FnOnce(&dyn Fn(i64, EventType) -> bool) -> Vec<NewEvent>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut hooks: Vec<(i64, i64, Vec<EventType>)> = Vec::new();
-    let mut seen = customers.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    for c in seen {
-        let rows: Vec<(i64, String)> = conn
-            .fetch_rows(
-                "SELECT id, events FROM webhooks WHERE customer_id = $1 AND deleted_at IS NULL",
-                &[Arg::Int(c)],
-            )
-            .await?;
-        hooks.extend(rows.into_iter().map(|(id, ev)| (c, id, parse_stored_events(&ev))));
-    }
-    if hooks.is_empty() {
+    let subscribers = Subscribers::of(conn, customers).await?;
+    if subscribers.0.is_empty() {
         return Ok(());
     }
-    let wanted = |customer: i64, kind: EventType| {
-        hooks
-            .iter()
-            .any(|(c, _, ev)| *c == customer && ev.contains(&kind))
-    };
-    for e in events(&wanted) {
-        for (_, id, _) in hooks
-            .iter()
-            .filter(|(c, _, ev)| *c == e.customer && ev.contains(&e.kind))
-        {
-            conn.execute(
-                "INSERT INTO webhook_events (webhook_id, customer_id, type, data, created_at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-                &[
-                    Arg::Int(*id),
-                    Arg::Int(e.customer),
-                    Arg::Text(e.kind.as_str()),
-                    Arg::Text(&e.data),
-                    Arg::Int(now),
-                ],
-            )
-            .await?;
-        }
-    }
-    Ok(())
+    let events = events(&|customer, kind| subscribers.wants(customer, kind));
+    subscribers.queue(conn, events, now).await
 }
 
 impl WebhookStorage for Store {
