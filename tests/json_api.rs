@@ -19,36 +19,8 @@ async fn key_of(app: &TestApp, user: &str) -> String {
     key
 }
 
-/// A JSON answer: status and body.
-struct Json {
-    status: u16,
-    body: Value,
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Json {
-    let url = format!("{}/api/v1{path}", app.base);
-    let mut req = app.client.request(method.parse().expect("method"), url);
-    if let Some(k) = key {
-        req = req.header("Authorization", format!("Bearer {k}"));
-    }
-    if let Some(b) = body {
-        req = req.header("Content-Type", "application/json").body(b.to_string());
-    }
-    let a = app.send(req).await;
-    let body = if a.body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&a.body)
-            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", a.text()))
-    };
-    Json {
-        status: a.status,
-        body,
-    }
-}
-
-async fn get(app: &TestApp, path: &str, key: &str) -> Json {
-    call(app, "GET", path, Some(key), None).await
+async fn get(app: &TestApp, path: &str, key: &str) -> JsonAnswer {
+    call_v1(app, "GET", path, Some(key), None).await
 }
 
 async fn keys_act_as_their_customer_until_revoked(app: TestApp) {
@@ -63,7 +35,7 @@ async fn keys_act_as_their_customer_until_revoked(app: TestApp) {
     assert_eq!(me.body["service"]["status"], "enabled");
 
     // No key, a wrong one, a made-up one: 401, JSON, English by default.
-    let none = call(&app, "GET", "/account", None, None).await;
+    let none = call_v1(&app, "GET", "/account", None, None).await;
     assert_eq!(none.status, 401);
     assert_eq!(none.body["error"]["code"], "unauthorized");
     assert!(none.body["error"]["message"].as_str().unwrap().contains("key"));
@@ -110,7 +82,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
 
     let mut ids = Vec::new();
     for n in 0..3 {
-        let made = call(
+        let made = call_v1(
             &app,
             "POST",
             "/lists",
@@ -122,7 +94,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
         assert_eq!(made.body["contacts"], 0);
         ids.push(made.body["id"].as_i64().unwrap());
     }
-    let bad = call(
+    let bad = call_v1(
         &app,
         "POST",
         "/lists",
@@ -141,7 +113,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
     assert!(second.body["next_cursor"].is_null());
     assert_eq!(get(&app, "/lists?limit=1001", &key).await.status, 400);
 
-    let renamed = call(
+    let renamed = call_v1(
         &app,
         "PATCH",
         &format!("/lists/{}", ids[0]),
@@ -157,7 +129,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
     for id in &ids {
         for method in ["GET", "PATCH", "DELETE"] {
             let body = (method == "PATCH").then(|| serde_json::json!({"name": "x"}));
-            let a = call(&app, method, &format!("/lists/{id}"), Some(&other), body).await;
+            let a = call_v1(&app, method, &format!("/lists/{id}"), Some(&other), body).await;
             assert_eq!((a.status, &a.body), (404, &missing.body), "{method} /lists/{id}");
         }
     }
@@ -174,7 +146,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
         {"email": "a@example.com"},
         {"email": "c@example.com", "vars": {"var11": "no such field"}},
     ]});
-    let added = call(
+    let added = call_v1(
         &app,
         "POST",
         &format!("/lists/{}/contacts", ids[1]),
@@ -196,7 +168,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
         get(&app, &format!("/lists/{}", ids[1]), &key).await.body["contacts"],
         2
     );
-    let theirs = call(
+    let theirs = call_v1(
         &app,
         "POST",
         &format!("/lists/{}/contacts", ids[1]),
@@ -206,7 +178,7 @@ async fn lists_are_paged_and_private(app: TestApp) {
     .await;
     assert_eq!((theirs.status, &theirs.body), (404, &missing.body));
 
-    let gone = call(&app, "DELETE", &format!("/lists/{}", ids[0]), Some(&key), None).await;
+    let gone = call_v1(&app, "DELETE", &format!("/lists/{}", ids[0]), Some(&key), None).await;
     assert_eq!(gone.status, 204);
     assert_eq!(get(&app, &format!("/lists/{}", ids[0]), &key).await.status, 404);
 }
@@ -345,7 +317,7 @@ async fn a_campaign_over_json_reads_as_the_vendor_api_reports_it(backend: Backen
         (400, &serde_json::json!("list_ids"))
     );
     let their_list = {
-        let l = call(
+        let l = call_v1(
             &app,
             "POST",
             "/lists",
@@ -491,7 +463,7 @@ async fn a_campaign_over_json_reads_as_the_vendor_api_reports_it(backend: Backen
         ("DELETE", format!("/lists/{list_id}")),
     ] {
         let body = (method == "PUT").then(|| serde_json::json!({"name": "x", "subject": "x", "html": "x"}));
-        let a = call(&app, method, &path, Some(&other), body).await;
+        let a = call_v1(&app, method, &path, Some(&other), body).await;
         assert_eq!(a.status, 404, "{method} {path}: {}", a.body);
         assert_eq!(
             a.body["error"]["code"], missing.body["error"]["code"],
@@ -505,7 +477,7 @@ async fn a_campaign_over_json_reads_as_the_vendor_api_reports_it(backend: Backen
     assert_eq!(get(&app, "/campaigns", &key).await.body["items"][0]["id"], id);
 
     // A template in use by no unfinished task can go.
-    let gone = call(
+    let gone = call_v1(
         &app,
         "DELETE",
         &format!("/templates/{template_id}"),
@@ -518,8 +490,8 @@ async fn a_campaign_over_json_reads_as_the_vendor_api_reports_it(backend: Backen
 
 both_stores!(by_backend; a_campaign_over_json_reads_as_the_vendor_api_reports_it);
 
-async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> Json {
-    call(app, "POST", path, Some(key), Some(body)).await
+async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> JsonAnswer {
+    call_v1(app, "POST", path, Some(key), Some(body)).await
 }
 
 /// A list's contacts paged and searched, one removed by address; the
@@ -559,9 +531,9 @@ async fn contacts_and_suppressions(app: TestApp) {
     let found = get(&app, &format!("{contacts}?q=BOB"), &key).await;
     assert_eq!(emails(&found.body), ["bob@example.com"]);
 
-    let theirs = call(&app, "GET", &contacts, Some(&other), None).await;
+    let theirs = call_v1(&app, "GET", &contacts, Some(&other), None).await;
     assert_eq!(theirs.status, 404, "{}", theirs.body);
-    let theirs = call(
+    let theirs = call_v1(
         &app,
         "DELETE",
         &format!("{contacts}/bob@example.com"),
@@ -570,7 +542,7 @@ async fn contacts_and_suppressions(app: TestApp) {
     )
     .await;
     assert_eq!(theirs.status, 404, "{}", theirs.body);
-    let gone = call(
+    let gone = call_v1(
         &app,
         "DELETE",
         &format!("{contacts}/Bob@Example.com"),
@@ -579,7 +551,7 @@ async fn contacts_and_suppressions(app: TestApp) {
     )
     .await;
     assert_eq!(gone.status, 204, "{}", gone.body);
-    let again = call(
+    let again = call_v1(
         &app,
         "DELETE",
         &format!("{contacts}/bob@example.com"),
@@ -628,7 +600,7 @@ async fn contacts_and_suppressions(app: TestApp) {
         held_back.body
     );
 
-    let theirs = call(
+    let theirs = call_v1(
         &app,
         "DELETE",
         "/suppressions/dan@example.com",
@@ -637,10 +609,10 @@ async fn contacts_and_suppressions(app: TestApp) {
     )
     .await;
     assert_eq!(theirs.status, 404, "{}", theirs.body);
-    let lifted = call(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None).await;
+    let lifted = call_v1(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None).await;
     assert_eq!(lifted.status, 204, "{}", lifted.body);
     assert_eq!(
-        call(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None)
+        call_v1(&app, "DELETE", "/suppressions/dan@example.com", Some(&key), None)
             .await
             .status,
         404

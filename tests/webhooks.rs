@@ -17,7 +17,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use qunfa::domain::ids::CustomerId;
 use qunfa::domain::webhooks::{self, WebhookError, WebhookInput};
 use qunfa::webhooks::SystemResolver;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `Qunfa-Signature: t=T,v1=HEX` checked as a receiver would:
 /// HEX = HMAC-SHA256(secret, T + "." + body).
@@ -119,11 +119,6 @@ async fn every_event_arrives_signed_despite_failures(backend: Backend) {
         .await
         .trim()
         .to_string();
-    let v1 = |method: reqwest::Method, path: &str, key: &str| {
-        app.client
-            .request(method, format!("{}/api/v1{path}", app.base))
-            .header("Authorization", format!("Bearer {key}"))
-    };
     let secret = Arc::new(Mutex::new(String::new()));
     let (url, got) = receiver(secret.clone(), 3).await;
     let events = [
@@ -134,63 +129,41 @@ async fn every_event_arrives_signed_despite_failures(backend: Backend) {
         "unsubscribed",
         "campaign.done",
     ];
-    let made = v1(reqwest::Method::POST, "/webhooks", &key)
-        .header("Content-Type", "application/json")
-        .body(json!({"url": url, "events": events}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
-    let made: Value = made
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap();
-    let hook = made["id"].as_i64().unwrap();
-    *secret.lock().unwrap() = made["secret"].as_str().unwrap().to_string();
-    let listed: Value = v1(reqwest::Method::GET, "/webhooks", &key)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap();
+    let made = call_v1(
+        &app,
+        "POST",
+        "/webhooks",
+        Some(&key),
+        Some(json!({"url": url, "events": events})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let hook = made.body["id"].as_i64().unwrap();
+    *secret.lock().unwrap() = made.body["secret"].as_str().unwrap().to_string();
+    let listed = call_v1(&app, "GET", "/webhooks", Some(&key), None).await.body;
     assert_eq!(listed["items"][0]["url"], url.as_str(), "{listed}");
     assert!(
         listed["items"][0].get("secret").is_none(),
         "the secret is shown once: {listed}"
     );
-    let bad = v1(reqwest::Method::POST, "/webhooks", &key)
-        .header("Content-Type", "application/json")
-        .body(json!({"url": "ftp://example.com/", "events": ["delivered"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    let bad: Value = bad
-        .bytes()
-        .await
-        .map(|b| serde_json::from_slice(&b).unwrap())
-        .unwrap();
-    assert_eq!(bad["error"]["field"], "url", "{bad}");
+    let bad = json!({"url": "ftp://example.com/", "events": ["delivered"]});
+    let bad = call_v1(&app, "POST", "/webhooks", Some(&key), Some(bad)).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"]["field"], "url", "{}", bad.body);
 
     // Another customer's webhook id is as missing as one that never was.
     for id in [hook, 9999] {
-        let d = v1(
-            reqwest::Method::GET,
+        let d = call_v1(
+            &app,
+            "GET",
             &format!("/webhooks/{id}/deliveries"),
-            &other,
+            Some(&other),
+            None,
         )
-        .send()
-        .await
-        .unwrap();
-        assert_eq!(d.status(), 404);
-        let d = v1(reqwest::Method::DELETE, &format!("/webhooks/{id}"), &other)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(d.status(), 404);
+        .await;
+        assert_eq!(d.status, 404);
+        let d = call_v1(&app, "DELETE", &format!("/webhooks/{id}"), Some(&other), None).await;
+        assert_eq!(d.status, 404);
     }
     // A loopback URL is refused when private addresses are not allowed.
     let local = WebhookInput {
@@ -305,18 +278,15 @@ async fn every_event_arrives_signed_despite_failures(backend: Backend) {
         }
     }
     // The failed answers are on record beside the delivered ones.
-    let d: Value = v1(
-        reqwest::Method::GET,
+    let d = call_v1(
+        &app,
+        "GET",
         &format!("/webhooks/{hook}/deliveries"),
-        &key,
+        Some(&key),
+        None,
     )
-    .send()
     .await
-    .unwrap()
-    .bytes()
-    .await
-    .map(|b| serde_json::from_slice(&b).unwrap())
-    .unwrap();
+    .body;
     let statuses: Vec<i64> = d["items"]
         .as_array()
         .unwrap()
@@ -328,11 +298,8 @@ async fn every_event_arrives_signed_despite_failures(backend: Backend) {
         statuses.iter().filter(|s| **s == 204).count() >= want.len(),
         "{d}"
     );
-    let gone = v1(reqwest::Method::DELETE, &format!("/webhooks/{hook}"), &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 204);
+    let gone = call_v1(&app, "DELETE", &format!("/webhooks/{hook}"), Some(&key), None).await;
+    assert_eq!(gone.status, 204);
     app.stop().await;
 }
 

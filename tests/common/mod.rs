@@ -739,6 +739,41 @@ pub async fn start_acme_task(app: &TestApp) -> i64 {
     add.element("id").unwrap().parse().unwrap()
 }
 
+/// A JSON API answer: status and body (`null` when there is none).
+pub struct JsonAnswer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// Calls `/api/v1{path}` with `key` as its Bearer key and `body` as JSON.
+pub async fn call_v1(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> JsonAnswer {
+    let url = format!("{}/api/v1{path}", app.base);
+    let mut req = app.client.request(method.parse().expect("method"), url);
+    if let Some(k) = key {
+        req = req.header("Authorization", format!("Bearer {k}"));
+    }
+    if let Some(b) = body {
+        req = req.header("Content-Type", "application/json").body(b.to_string());
+    }
+    let a = app.send(req).await;
+    let body = if a.body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&a.body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", a.text()))
+    };
+    JsonAnswer {
+        status: a.status,
+        body,
+    }
+}
+
 /// Serves `route` at /hook on a free port and registers that URL over the
 /// JSON API, with a new key of `user`, as a webhook for `events`.
 pub async fn listen_for_events(
@@ -751,14 +786,13 @@ pub async fn listen_for_events(
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", route)).await });
     let key = app.admin_ok(&["api-key", "add", "--username", user]).await;
-    let made = app
-        .client
-        .post(format!("{}/api/v1/webhooks", app.base))
-        .header("Authorization", format!("Bearer {}", key.trim()))
-        .header("Content-Type", "application/json")
-        .body(serde_json::json!({"url": url, "events": events}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(made.status(), 201);
+    let made = call_v1(
+        app,
+        "POST",
+        "/webhooks",
+        Some(key.trim()),
+        Some(serde_json::json!({"url": url, "events": events})),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
 }
