@@ -68,6 +68,10 @@ pub enum Stage {
     Mail,
     Rcpt,
     Data,
+    /// Not an SMTP reply: the local delivery agent that writes into the
+    /// mailbox (`mail.local`, procmail, maildrop), whose "unknown user" is
+    /// the mail store's own word on the mailbox.
+    Local,
 }
 
 impl Stage {
@@ -191,8 +195,13 @@ fn pick_status(field: Option<Status>, in_reply: &[Status]) -> Option<Status> {
 /// it is a filter's refusal.
 fn at_stage(rule: &Rule, stage: Stage, status: Option<Status>) -> (Class, &'static str) {
     if rule.needs_rcpt {
-        let address_code = status.is_some_and(|s| s.subject == 1 && matches!(s.detail, 0 | 1 | 3));
-        let answered_rcpt = stage == Stage::Rcpt || (address_code && !stage.before_rcpt());
+        // x.1.0, x.1.1, x.1.3 name the recipient's address; so do the
+        // private three-digit details a producer adds under the addressing
+        // subject (Exchange's 5.1.3xx), which keep the subject's meaning.
+        let address_code =
+            status.is_some_and(|s| s.subject == 1 && (matches!(s.detail, 0 | 1 | 3) || s.detail >= 100));
+        let answered_rcpt =
+            matches!(stage, Stage::Rcpt | Stage::Local) || (address_code && !stage.before_rcpt());
         if !answered_rcpt {
             return (Class::UserReject, "refused outside RCPT TO");
         }
@@ -267,6 +276,10 @@ pub fn stage_of(texts: &[&str]) -> Stage {
             ("refused to talk to me", Stage::Connect),
             ("after initial connection", Stage::Connect),
             ("greeting failed", Stage::Connect),
+            // Sendmail's transcript quotes its local mailer's own message.
+            ("mail.local:", Stage::Local),
+            ("procmail:", Stage::Local),
+            ("maildrop:", Stage::Local),
         ];
         // The earliest sign in the text: the first reply it quotes.
         let first = SIGNS
@@ -443,6 +456,22 @@ mod tests {
             class_of(None, "The recipient name is not recognized"),
             Class::NotExist
         );
+        // A local delivery agent's word on the mailbox needs no SMTP stage.
+        assert_eq!(
+            class_of(
+                Some("5.5.0"),
+                "mail.local: unknown user: a\n554 <a@b.example>... Service unavailable"
+            ),
+            Class::NotExist
+        );
+        // Exchange's private detail under the addressing subject.
+        assert_eq!(
+            class_of(
+                Some("5.1.351"),
+                "550 5.1.351 Remote server returned unknown recipient or mailbox unavailable"
+            ),
+            Class::NotExist
+        );
         // A live reply answers RCPT TO.
         let j = judge(&Evidence {
             code: Some(550),
@@ -572,6 +601,10 @@ mod tests {
             (">>> DATA\n<<< 554 5.7.1 content refused\n", Stage::Data),
             ("550 <a@b.example>: Recipient address rejected", Stage::Unknown),
             ("550 sorry", Stage::Unknown),
+            (
+                "mail.local: unknown user: a\n554 <a@b.example>... Service unavailable",
+                Stage::Local,
+            ),
             ("", Stage::Unknown),
         ];
         for (text, want) in cases {

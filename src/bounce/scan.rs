@@ -188,7 +188,11 @@ fn is_marker(l: &str) -> bool {
     ];
     let separator =
         l.starts_with("---") || l.starts_with("===") || l.starts_with("***") || l.starts_with("___");
-    SAYS.iter().any(|s| l.contains(s))
+    // A heading of its own ("Original Message:"), as MMS gateways and
+    // many clients write it.
+    let heading = l.trim_end_matches([':', ' ']) == "original message";
+    heading
+        || SAYS.iter().any(|s| l.contains(s))
         || (separator
             && [
                 "original",
@@ -329,6 +333,8 @@ mod tests {
         assert!(n[original_starts(n).unwrap()..].starts_with("Message-ID"));
         let n = "The original message was received at Thu\n----- Transcript of session follows -----\n";
         assert_eq!(original_starts(n), None);
+        let n = "Error: no valid recipients\n\nOriginal Message:\nFrom: x <x@y.example>\n";
+        assert!(n[original_starts(n).unwrap()..].starts_with("Original Message:"));
         assert_eq!(original_starts(""), None);
     }
 
