@@ -29,3 +29,18 @@ import_ended() {
 import_done() {
   [ "$(import_ended "$1" | cut -f5)" = done ] || { echo "the import of the addresses failed" >&2; exit 1; }
 }
+# profiled PID NAME COMMAND…: runs COMMAND; with PROFILE=DIR set, records a
+# CPU profile of process PID meanwhile (DIR/NAME.perf.data, with call
+# graphs) and writes its report to DIR/NAME.txt.
+profiled() {
+  local pid=$1 name=$2 perf
+  shift 2
+  if [ -z "${PROFILE:-}" ]; then "$@"; return; fi
+  command -v perf >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf) >/dev/null
+  mkdir -p "$PROFILE"
+  perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$PROFILE/$name.perf.data" 2>/dev/null &
+  perf=$!
+  "$@"
+  kill -INT "$perf"; wait "$perf" || true
+  perf report -q --stdio --no-children --percent-limit 0.5 -i "$PROFILE/$name.perf.data" >"$PROFILE/$name.txt" 2>/dev/null || true
+}

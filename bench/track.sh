@@ -85,9 +85,9 @@ PY
 echo 'request = function() return wrk.format(nil, "/pixel.gif") end' >"$WORK/rotate.lua"
 read -r NGINX_RATE _ < <(load "http://127.0.0.1:$NGINX_PORT")
 cp "$WORK/open.lua" "$WORK/rotate.lua"
-read -r OPEN_RATE OPEN_COUNT < <(load "http://127.0.0.1:$PORT")
+read -r OPEN_RATE OPEN_COUNT < <(profiled "$SERVE" pixel load "http://127.0.0.1:$PORT")
 cp "$WORK/click.lua" "$WORK/rotate.lua"
-read -r CLICK_RATE CLICK_COUNT < <(load "http://127.0.0.1:$PORT")
+read -r CLICK_RATE CLICK_COUNT < <(profiled "$SERVE" click load "http://127.0.0.1:$PORT")
 RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVE/status")
 
 # Every hit recorded: stop qunfa gracefully (the writer drains its queue),

@@ -12,8 +12,9 @@ pub mod tracking;
 pub mod unsubscribe_page;
 pub mod web;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -91,26 +92,60 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// Logs every request without its secrets and counts it by route and status.
 async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let target = redact_target(req.uri().path(), req.uri().query());
-    let matched = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
+    // The line is written only when the log asks for requests; the
+    // redacted target is built only then.
+    let logged = tracing::enabled!(target: "qunfa::http", tracing::Level::INFO);
+    let line = logged.then(|| {
+        (
+            req.method().clone(),
+            redact_target(req.uri().path(), req.uri().query()),
+        )
+    });
+    let matched = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
-    let route = response
-        .extensions()
-        .get::<RouteLabel>()
-        .map(|l| l.0.clone())
-        .or(matched)
-        .unwrap_or_else(|| "unmatched".to_string());
-    let status = response.status().as_u16().to_string();
+    let route = match response.extensions().get::<RouteLabel>() {
+        Some(label) => label.0.as_str(),
+        None => matched.as_ref().map_or("unmatched", MatchedPath::as_str),
+    };
+    let status = response.status();
     let elapsed = started.elapsed();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
-    tracing::info!(target: "qunfa::http", %method, target = %target, status = %status, ms = elapsed.as_millis() as u64, "request");
+    let (count, duration) = route_metrics(route, status);
+    count.increment(1);
+    duration.record(elapsed.as_secs_f64());
+    if let Some((method, target)) = line {
+        tracing::info!(target: "qunfa::http", %method, target = %target, status = status.as_u16(), ms = elapsed.as_millis() as u64, "request");
+    }
     response
+}
+
+/// The request counter of (route, status) and the duration histogram of
+/// the route, registered once: building the labelled keys on every request
+/// cost more than the rest of the middleware.
+fn route_metrics(route: &str, status: StatusCode) -> (metrics::Counter, metrics::Histogram) {
+    type Routes = HashMap<String, (metrics::Histogram, Vec<(StatusCode, metrics::Counter)>)>;
+    static ROUTES: LazyLock<RwLock<Routes>> = LazyLock::new(RwLock::default);
+    if let Some((duration, counts)) = ROUTES.read().expect("route metrics").get(route)
+        && let Some((_, count)) = counts.iter().find(|(s, _)| *s == status)
+    {
+        return (count.clone(), duration.clone());
+    }
+    // Registered with the process's recorder, never with the no-op one
+    // that stands in before it is installed.
+    prometheus();
+    let mut routes = ROUTES.write().expect("route metrics");
+    let (duration, counts) = routes.entry(route.to_string()).or_insert_with(|| {
+        let duration = metrics::histogram!("http_request_duration_seconds", "route" => route.to_string());
+        (duration, Vec::new())
+    });
+    let count = match counts.iter().find(|(s, _)| *s == status) {
+        Some((_, c)) => c.clone(),
+        None => {
+            let c = metrics::counter!("http_requests_total", "route" => route.to_string(), "status" => status.as_str().to_string());
+            counts.push((status, c.clone()));
+            c
+        }
+    };
+    (count, duration.clone())
 }
 
 /// The path and query as logged: values of secret-bearing parameters are

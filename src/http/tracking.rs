@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -95,12 +95,13 @@ fn hit(
     }
 }
 
+// The request itself, not its `Method` and `HeaderMap` extracted: those
+// extractors copy them, on the path every open and click takes.
 async fn open(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
     Path(token): Path<String>,
+    req: Request,
 ) -> Response {
     let Some(Claim::Open { delivery }) = app.link_signer.verify(&token) else {
         return not_found();
@@ -108,9 +109,9 @@ async fn open(
     app.hits
         .record(hit(
             &app,
-            &method,
+            req.method(),
             peer.ip(),
-            &headers,
+            req.headers(),
             DeliveryId(delivery),
             None,
         ))
@@ -130,9 +131,8 @@ async fn open(
 async fn click(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
     Path(token): Path<String>,
+    req: Request,
 ) -> Response {
     let Some(Claim::Click { delivery, link }) = app.link_signer.verify(&token) else {
         return not_found();
@@ -153,7 +153,14 @@ async fn click(
         HeaderValue::from_str(&encoded).unwrap_or(HeaderValue::from_static("/"))
     });
     app.hits
-        .record(hit(&app, &method, peer.ip(), &headers, delivery, Some(link)))
+        .record(hit(
+            &app,
+            req.method(),
+            peer.ip(),
+            req.headers(),
+            delivery,
+            Some(link),
+        ))
         .await;
     (
         StatusCode::FOUND,

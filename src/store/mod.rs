@@ -375,9 +375,10 @@ fn sqlite_options(path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true)
-        // A bigger page cache keeps the address indexes hot during imports
-        // (pages are allocated only as they are used).
-        .pragma("cache_size", "-16384")
+        // A small page cache (4 MiB) per connection: sending and reading
+        // touch few pages, and the files stay in the system's cache. An
+        // import raises it on its own connection (`IMPORT_CACHE`).
+        .pragma("cache_size", "-4096")
         .pragma("temp_store", "memory")
         // No checkpoint in the commit that crosses a threshold: the
         // checkpointer does them beside the writers (spawn_checkpointer).

@@ -12,7 +12,8 @@
 //! mail system). Link scanners of mail security gateways are machines too.
 //! Everything else goes to woothee's parser.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 use woothee::parser::Parser;
 
@@ -87,8 +88,28 @@ const SCANNERS: &[&str] = &[
 
 static PARSER: LazyLock<Parser> = LazyLock::new(Parser::new);
 
+/// Agents already read: a campaign's opens come from a few thousand
+/// distinct User-Agents, and reading one costs more than the rest of a hit.
+/// Emptied when full, so it never holds more than [`CACHED`].
+static CACHE: LazyLock<Mutex<HashMap<Box<str>, Agent>>> = LazyLock::new(Mutex::default);
+const CACHED: usize = 4_096;
+
 impl Agent {
+    /// [`Agent::read`], remembered per distinct User-Agent.
     pub fn parse(user_agent: &str) -> Agent {
+        if let Some(known) = CACHE.lock().expect("agent cache").get(user_agent) {
+            return known.clone();
+        }
+        let agent = Agent::read(user_agent);
+        let mut cache = CACHE.lock().expect("agent cache");
+        if cache.len() >= CACHED {
+            cache.clear();
+        }
+        cache.insert(user_agent.into(), agent.clone());
+        agent
+    }
+
+    fn read(user_agent: &str) -> Agent {
         let ua = user_agent.trim();
         let lower = ua.to_ascii_lowercase();
         // Apple Mail Privacy Protection fetches with a bare "Mozilla/5.0".

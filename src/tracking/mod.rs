@@ -1,7 +1,8 @@
 //! Tracking hits: answered at once by the HTTP edge, queued here, and
 //! written in batches by one writer per process (a bounded queue; a flush
-//! every [`FLUSH_EVERY`] or [`BATCH`] hits, and a last one at shutdown, so
-//! none is lost on a graceful stop).
+//! [`FLUSH_EVERY`] after the first hit of a batch, in transactions of at
+//! most [`BATCH`] hits, and a last one at shutdown, so none is lost on a
+//! graceful stop).
 
 pub mod agent;
 
@@ -9,7 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 use crate::domain::tracking::{self, Hit};
 use crate::store::Store;
@@ -61,30 +61,23 @@ pub async fn write_hits(store: Store, recorder: &Recorder, window: i64, mut stop
     let mut batch: Vec<Hit> = Vec::with_capacity(BATCH);
     let mut stopping = false;
     while !stopping {
-        if batch.is_empty() {
+        // Asleep until a hit comes; then asleep again for the rest of the
+        // flush period, and the queue taken in one go: the writer wakes a
+        // few times a second whatever the rate, not once a hit.
+        tokio::select! {
+            n = rx.recv_many(&mut batch, QUEUE) => if n == 0 { break },
+            _ = stop.wait_for(|s| *s) => stopping = true,
+        }
+        if !stopping {
             tokio::select! {
-                hit = rx.recv() => match hit {
-                    Some(h) => batch.push(h),
-                    None => break,
-                },
+                _ = tokio::time::sleep(FLUSH_EVERY) => {}
                 _ = stop.wait_for(|s| *s) => stopping = true,
             }
         }
-        let deadline = Instant::now() + FLUSH_EVERY;
-        while !stopping && batch.len() < BATCH {
-            tokio::select! {
-                hit = rx.recv() => match hit {
-                    Some(h) => batch.push(h),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
-                _ = stop.wait_for(|s| *s) => stopping = true,
-            }
-        }
-        if stopping {
-            while let Ok(h) = rx.try_recv() {
-                batch.push(h);
-            }
+        // What came meanwhile, bounded: senders never keep the writer here.
+        for _ in 0..QUEUE {
+            let Ok(h) = rx.try_recv() else { break };
+            batch.push(h);
         }
         flush(&store, &mut batch, window).await;
     }
