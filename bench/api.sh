@@ -15,13 +15,8 @@ N=${N:-1000000}
 D=${D:-10s}
 CONNS=${CONNS:-64}
 export PATH=$PATH:/usr/sbin
-for tool in wrk nginx curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = nginx ] && pkg=nginx-light
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
 . bench/lib.sh
+need wrk nginx:nginx-light curl python3
 
 PORT=$(free_port)
 # The JSON key's rate is lifted: the bench measures the server, not the limit.

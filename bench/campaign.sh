@@ -14,14 +14,8 @@ cd "$(dirname "$0")/.."
 N=${N:-100000}
 ED25519=${ED25519:-off}
 export PATH=$PATH:/usr/sbin
-for tool in smtp-sink curl python3 openssl; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = smtp-sink ] && pkg=postfix
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
-
 . bench/lib.sh
+need smtp-sink:postfix curl python3 openssl
 
 SINK_PORT=$(free_port)
 smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 &

@@ -18,14 +18,8 @@ N=${N:-1000000}
 PG_URL=${QUNFA_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 
 # Tools the benchmark uses, from Debian's packages when missing.
-for tool in sqlite3 psql curl bc; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = psql ] && pkg=postgresql-client
-    (apt-get update -qq && apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
-
 . bench/lib.sh
+need sqlite3 psql:postgresql-client curl bc
 PGDB=qunfa_bench_$$
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -1,7 +1,16 @@
 # What every benchmark script starts with (sourced, from the repo's root):
 # the release build (or the binary QUNFA_BIN names: another build, to
 # compare), a work folder and the processes to stop at the end, a free
-# port, the time, the end of an import.
+# port, the time, the end of an import, the Debian tools a benchmark needs.
+# need TOOL[:PACKAGE]…: installs from Debian each tool that is missing (the
+# package named after the colon, else the tool's own name).
+need() {
+  local spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null && continue
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${spec#*:}") >/dev/null
+  done
+}
 if [ -n "${QUNFA_BIN:-}" ]; then
   BIN=$QUNFA_BIN
 else
@@ -36,7 +45,7 @@ profiled() {
   local pid=$1 name=$2 perf
   shift 2
   if [ -z "${PROFILE:-}" ]; then "$@"; return; fi
-  command -v perf >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf) >/dev/null
+  need perf:linux-perf
   mkdir -p "$PROFILE"
   perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$PROFILE/$name.perf.data" 2>/dev/null &
   perf=$!

@@ -17,14 +17,8 @@ N=${N:-2000}
 WORKERS=${WORKERS:-3}
 LIMIT=${LIMIT:-dest.example=2/40}
 PG=${QUNFA_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-for tool in curl python3 psql; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = psql ] && pkg=postgresql-client
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
-
 . bench/lib.sh
+need curl python3 psql:postgresql-client
 
 DB=qunfa_bench_limits_$$
 psql -q "$PG/postgres" -c "CREATE DATABASE $DB"

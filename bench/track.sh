@@ -15,14 +15,8 @@ R=${R:-200}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
 export PATH=$PATH:/usr/sbin
-for tool in wrk nginx curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = nginx ] && pkg=nginx-light
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
-
 . bench/lib.sh
+need wrk nginx:nginx-light curl python3
 # requests/s and completed requests of a wrk run: "RATE COUNT"
 load() {
   wrk -t"$THREADS" -c"$CONNS" -d"$D" -s "$WORK/rotate.lua" "$1" >"$WORK/wrk.out" 2>&1 || { cat "$WORK/wrk.out"; exit 1; }

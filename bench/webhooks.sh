@@ -11,13 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 export PATH=$PATH:/usr/sbin
-for tool in smtp-sink curl python3 wrk; do
-  if ! command -v "$tool" >/dev/null; then
-    pkg=$tool; [ "$tool" = smtp-sink ] && pkg=postfix
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg") >/dev/null
-  fi
-done
 . bench/lib.sh
+need smtp-sink:postfix curl python3 wrk
 
 SINK_PORT=$(free_port)
 smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 1000 &
