@@ -248,46 +248,40 @@ impl WebhookStorage for Store {
         // Due events, oldest first, of webhooks that have fewer than
         // `per_webhook` events in flight: a slow endpoint holds only its own.
         let pick = format!(
-            "SELECT e.id FROM webhook_events e WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
+            "SELECT e.id, e.webhook_id, w.url, w.secret, e.type AS event_type, e.data, e.created_at, e.attempts \
+             FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id \
+             WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
              AND e.lease_until < $1 AND (SELECT COUNT(*) FROM webhook_events f WHERE f.webhook_id = e.webhook_id \
              AND f.state = 'pending' AND f.lease_until >= $1) < $2 ORDER BY e.next_attempt_at, e.id LIMIT $3{lock}"
         );
         let rows: Vec<DueRow> = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(pick))
+            let due: Vec<DueRow> = sqlx::query_as(sqlx::AssertSqlSafe(pick))
                 .bind(now)
                 .bind(per_webhook)
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
-            let mut rows = Vec::with_capacity(ids.len());
+            // The count above is of those already in flight; this batch adds
+            // to it.
             let mut taken: std::collections::HashMap<i64, i64> = Default::default();
-            for id in ids {
-                // Two statements: SQLite's RETURNING sees only the updated table.
-                sqlx::query("UPDATE webhook_events SET lease_until = $1 WHERE id = $2")
+            let rows: Vec<DueRow> = due
+                .into_iter()
+                .filter(|r| {
+                    let n = taken.entry(r.webhook_id).or_default();
+                    *n += 1;
+                    *n <= per_webhook
+                })
+                .collect();
+            if !rows.is_empty() {
+                // Ids the database gave, written as numbers: nothing to escape.
+                let ids = rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
+                let lease = format!("UPDATE webhook_events SET lease_until = $1 WHERE id IN ({ids})");
+                sqlx::query(sqlx::AssertSqlSafe(lease))
+                    .persistent(false)
                     .bind(lease_until)
-                    .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                let row: DueRow = sqlx::query_as(
-                    "SELECT e.id, e.webhook_id, w.url, w.secret, e.type AS event_type, e.data, e.created_at, \
-                     e.attempts FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id WHERE e.id = $1",
-                )
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-                // The count above is of those already in flight; this batch
-                // adds to it.
-                let n = taken.entry(row.webhook_id).or_default();
-                *n += 1;
-                if *n > per_webhook {
-                    sqlx::query("UPDATE webhook_events SET lease_until = 0 WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    continue;
-                }
-                rows.push(row);
             }
             tx.commit().await?;
             rows
