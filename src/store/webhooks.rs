@@ -245,26 +245,44 @@ impl WebhookStorage for Store {
             Store::Sqlite(_) => "",
             Store::Postgres(_) => " FOR UPDATE OF e SKIP LOCKED",
         };
-        // Due events, oldest first, of webhooks that have fewer than
-        // `per_webhook` events in flight: a slow endpoint holds only its own.
-        let pick = format!(
-            "SELECT e.id, e.webhook_id, w.url, w.secret, e.type AS event_type, e.data, e.created_at, e.attempts \
-             FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id \
-             WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
-             AND e.lease_until < $1 AND (SELECT COUNT(*) FROM webhook_events f WHERE f.webhook_id = e.webhook_id \
-             AND f.state = 'pending' AND f.lease_until >= $1) < $2 ORDER BY e.next_attempt_at, e.id LIMIT $3{lock}"
-        );
         let rows: Vec<DueRow> = on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            // Events in flight (leased, not answered yet) per webhook, counted
+            // once: a webhook with `per_webhook` of them gets no more, so a
+            // slow endpoint holds only its own.
+            let in_flight: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT webhook_id, COUNT(*) FROM webhook_events \
+                 WHERE state = 'pending' AND lease_until >= $1 GROUP BY webhook_id",
+            )
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Ids the database gave, written as numbers: nothing to escape.
+            let full: Vec<String> = in_flight
+                .iter()
+                .filter(|(_, n)| *n >= per_webhook)
+                .map(|(w, _)| w.to_string())
+                .collect();
+            let skip = if full.is_empty() {
+                String::new()
+            } else {
+                format!(" AND e.webhook_id NOT IN ({})", full.join(","))
+            };
+            // Due events, oldest first.
+            let pick = format!(
+                "SELECT e.id, e.webhook_id, w.url, w.secret, e.type AS event_type, e.data, e.created_at, e.attempts \
+                 FROM webhook_events e JOIN webhooks w ON w.id = e.webhook_id \
+                 WHERE e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until < $1{skip} \
+                 ORDER BY e.next_attempt_at, e.id LIMIT $2{lock}"
+            );
             let due: Vec<DueRow> = sqlx::query_as(sqlx::AssertSqlSafe(pick))
+                .persistent(full.is_empty())
                 .bind(now)
-                .bind(per_webhook)
                 .bind(limit)
                 .fetch_all(&mut *tx)
                 .await?;
-            // The count above is of those already in flight; this batch adds
-            // to it.
-            let mut taken: std::collections::HashMap<i64, i64> = Default::default();
+            // This batch adds to those in flight.
+            let mut taken: std::collections::HashMap<i64, i64> = in_flight.into_iter().collect();
             let rows: Vec<DueRow> = due
                 .into_iter()
                 .filter(|r| {
@@ -274,7 +292,6 @@ impl WebhookStorage for Store {
                 })
                 .collect();
             if !rows.is_empty() {
-                // Ids the database gave, written as numbers: nothing to escape.
                 let ids = rows.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
                 let lease = format!("UPDATE webhook_events SET lease_until = $1 WHERE id IN ({ids})");
                 sqlx::query(sqlx::AssertSqlSafe(lease))
