@@ -21,15 +21,9 @@ need wrk nginx:nginx-light curl python3
 PORT=$(free_port)
 # The JSON key's rate is lifted: the bench measures the server, not the limit.
 export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn QUNFA_API_RATE=100000
-"$BIN" admin customer add --username shop --password pw >/dev/null
-"$BIN" admin service set --username shop --quota 10 >/dev/null
-"$BIN" admin manager add --username boss --password pw >/dev/null
+qunfa_shop 10
 KEY=$("$BIN" admin api-key add --username shop --name bench)
-"$BIN" serve 2>"$WORK/serve.log" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-MD5=$(printf pw | md5sum | cut -c1-32)
-API="http://127.0.0.1:$PORT/mm-ms/api"
+serve_qunfa
 AUTH="username=shop&password=$MD5"
 python3 bench/gen_addresses.py "$N" >"$WORK/list.txt"
 curl -sf "$API/mloperate.php?$AUTH&do=maillist-add" -d subject=readers -d status=enabled >/dev/null

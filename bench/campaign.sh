@@ -34,17 +34,9 @@ RSA=$(openssl speed -seconds 3 -multi "$(nproc)" rsa2048 2>/dev/null | awk '/^rs
 PORT=$(free_port)
 export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
 export QUNFA_SMTP_RELAY=127.0.0.1:$SINK_PORT QUNFA_HELO_NAME=mta.bench.test QUNFA_DOMAIN_LIMITS='*=32/0' QUNFA_DKIM_ED25519=$ED25519
-"$BIN" admin customer add --username shop --password pw >/dev/null
-"$BIN" admin service set --username shop --quota "$N" >/dev/null
-"$BIN" admin manager add --username boss --password pw >/dev/null
-"$BIN" serve 2>"$WORK/serve.log" &
-SERVE=$!
-PIDS+=("$SERVE")
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-MD5=$(printf pw | md5sum | cut -c1-32)
-API="http://127.0.0.1:$PORT/mm-ms/api"
-curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
-curl -sf "$API/bs.php?username=shop&password=$MD5&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+qunfa_shop "$N"
+serve_qunfa
+shop_sends
 python3 - "$WORK" "$N" <<'EOF'
 import sys
 work, n = sys.argv[1], int(sys.argv[2])

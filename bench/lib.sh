@@ -53,3 +53,26 @@ profiled() {
   kill -INT "$perf"; wait "$perf" || true
   perf report -q --stdio --no-children --percent-limit 0.5 -i "$PROFILE/$name.perf.data" >"$PROFILE/$name.txt" 2>/dev/null || true
 }
+# qunfa_shop QUOTA: the customer shop (password pw) with QUOTA credits and
+# the manager boss, in the database the QUNFA_* settings name.
+qunfa_shop() {
+  "$BIN" admin customer add --username shop --password pw >/dev/null
+  "$BIN" admin service set --username shop --quota "$1" >/dev/null
+  "$BIN" admin manager add --username boss --password pw >/dev/null
+}
+# serve_qunfa: `qunfa serve` on $PORT, waited for until it answers; sets
+# SERVE (its pid), MD5 (of the password pw) and API (the vendor API's URL).
+serve_qunfa() {
+  "$BIN" serve 2>>"$WORK/serve.log" &
+  SERVE=$!
+  PIDS+=("$SERVE")
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+  MD5=$(printf pw | md5sum | cut -c1-32)
+  API="http://127.0.0.1:$PORT/mm-ms/api"
+}
+# shop_sends: the manager gives shop the domain shop.test; shop adds the
+# mailbox news@shop.test to send from.
+shop_sends() {
+  curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
+  curl -sf "$API/bs.php?username=shop&password=$MD5&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+}

@@ -39,17 +39,9 @@ PIDS+=($!)
 PORT=$(free_port)
 export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
 export QUNFA_SMTP_RELAY=127.0.0.1:$SMTP_PORT QUNFA_HELO_NAME=mta.bench.test QUNFA_SCANNER_WINDOW=0s
-"$BIN" admin customer add --username shop --password pw >/dev/null
-"$BIN" admin service set --username shop --quota "$R" >/dev/null
-"$BIN" admin manager add --username boss --password pw >/dev/null
-"$BIN" serve 2>"$WORK/serve.log" &
-SERVE=$!
-PIDS+=("$SERVE")
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-MD5=$(printf pw | md5sum | cut -c1-32)
-API="http://127.0.0.1:$PORT/mm-ms/api"
-curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
-curl -sf "$API/bs.php?username=shop&password=$MD5&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+qunfa_shop "$R"
+serve_qunfa
+shop_sends
 curl -sf "$API/template.php?username=shop&password=$MD5&do=add-tpl" -F name=t -F subject=hello \
   -F encoding=quoted-printable --form-string 'content=<p>Hi</p><a href="https://shop.test/sale?a=1&amp;b=2">Sale</a>' >/dev/null
 curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
@@ -88,10 +80,7 @@ RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVE/status")
 # start it again and read 3.1.
 QUEUED=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^tracking_hits_total/ {print $2}')
 kill -TERM "$SERVE"; wait "$SERVE" || true
-"$BIN" serve 2>>"$WORK/serve.log" &
-SERVE=$!
-PIDS+=("$SERVE")
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+serve_qunfa
 OVERVIEW=$(curl -sf "$API/track.php?username=shop&password=$MD5&do=overview&id=1")
 OPENS=$(sed -n 's:.*<open_total>\([0-9]*\)</open_total>.*:\1:p' <<<"$OVERVIEW" | head -1)
 CLICKS=$(sed -n 's:.*<click_total>\([0-9]*\)</click_total>.*:\1:p' <<<"$OVERVIEW" | head -1)

@@ -22,17 +22,10 @@ PORT=$(free_port)
 export QUNFA_DATA_DIR=$WORK/data QUNFA_LISTEN=127.0.0.1:$PORT QUNFA_TIMEZONE=UTC QUNFA_LOG=warn
 export QUNFA_SMTP_RELAY=127.0.0.1:$SINK_PORT QUNFA_HELO_NAME=mta.bench.test QUNFA_DOMAIN_LIMITS='*=32/0'
 export QUNFA_WEBHOOK_PRIVATE=allow QUNFA_WEBHOOK_RETRY_DELAYS=3s
-"$BIN" admin customer add --username shop --password pw >/dev/null
-"$BIN" admin service set --username shop --quota "$N" >/dev/null
-"$BIN" admin manager add --username boss --password pw >/dev/null
+qunfa_shop "$N"
 KEY=$("$BIN" admin api-key add --username shop --name bench)
-"$BIN" serve 2>"$WORK/serve.log" &
-PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-MD5=$(printf pw | md5sum | cut -c1-32)
-API="http://127.0.0.1:$PORT/mm-ms/api"
-curl -sf "$API/bs.php?username=boss&password=$MD5&do=domain-add&user_type=manager&customer_id=1&domain=shop.test" >/dev/null
-curl -sf "$API/bs.php?username=shop&password=$MD5&do=mailbox-add&mailbox=news@shop.test&pwd=x" >/dev/null
+serve_qunfa
+shop_sends
 curl -sf "$API/template.php?username=shop&password=$MD5&do=add-tpl" -F name=t -F subject=hi --form-string 'content=<p>Hi {{ fullname }}</p>' >/dev/null
 python3 -c "import sys; [print(f'reader{i}@sink.test') for i in range(int(sys.argv[1]))]" "$N" >"$WORK/list.txt"
 curl -sf "$API/mloperate.php?username=shop&password=$MD5&do=maillist-add" -d subject=readers -d status=enabled >/dev/null
