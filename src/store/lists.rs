@@ -761,18 +761,17 @@ impl Store {
     ) -> StoreResult<Option<u64>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            if matches!(self, Store::Sqlite(_)) {
+            let setting = match self {
                 // The address index of a growing list stays in memory for the
                 // batches to come (pages are allocated only as they are used).
-                sqlx::query(IMPORT_CACHE).execute(&mut *tx).await?;
-            }
-            if matches!(self, Store::Postgres(_)) {
+                Store::Sqlite(_) => IMPORT_CACHE,
                 // The batch's rows and the job's offset commit together, so a
                 // commit lost in a server crash is only read and imported again:
                 // no need to wait for its WAL flush (SQLite's synchronous=NORMAL
                 // makes the same trade).
-                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-            }
+                Store::Postgres(_) => "SET LOCAL synchronous_commit = off",
+            };
+            sqlx::query(setting).execute(&mut *tx).await?;
             let list_ok = job.list_id == ListId(0)
                 || sqlx::query_scalar::<_, i64>("SELECT id FROM lists WHERE id = $1 AND customer_id = $2")
                     .bind(job.list_id)
