@@ -176,11 +176,12 @@ fn addresses_sql(filter: &AddressFilter, start: Start) -> (String, i64) {
 }
 
 /// The addresses `sql` selects, read on the connection's own handle:
-/// `leading` binds `$1`…, the filter's values follow.
+/// `leading` binds `$1` (the customer), `$2` (the start) and `$3` (the
+/// limit); the filter's values follow.
 fn sqlite_address_rows(
     r: &mut ReaderUse<'_>,
     sql: &str,
-    leading: &[i64],
+    leading: &[i64; 3],
     args: &[FilterArg],
 ) -> StoreResult<Vec<Address>> {
     let mut st = r.prepare(sql)?;
@@ -196,7 +197,9 @@ fn sqlite_address_rows(
             FilterArg::Text(t) => st.bind_text(n, t)?,
         }
     }
-    let mut rows = Vec::new();
+    // Room for the whole page at once: an address is half a kilobyte, and
+    // growing the vector copied a page's worth again.
+    let mut rows = Vec::with_capacity(usize::try_from(leading[2]).unwrap_or(0).min(1000));
     while st.next_row()? {
         let t = |c| st.text(c).to_string();
         rows.push(Address {

@@ -268,6 +268,12 @@ impl AddressRecords for PackedAddresses {
     }
 }
 
+/// The names of an address's ten variables, as the API and the templates
+/// call them.
+pub const VAR_NAMES: [&str; 10] = [
+    "var1", "var2", "var3", "var4", "var5", "var6", "var7", "var8", "var9", "var10",
+];
+
 /// A stored address (4.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Address {

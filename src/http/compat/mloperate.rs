@@ -11,6 +11,7 @@ use crate::domain::ids::{AddressId, ListId};
 use crate::domain::lists::{
     self, Address, AddressChange, AddressFilter, AddressWalk, BatchRow, ContactList, Extra, ImportUpload,
     ListChange, ListDescription, ListError, ListName, ListStatus, NewAddress, NewList, UnsubscribeWalk,
+    VAR_NAMES,
 };
 use crate::domain::storage::StoreError;
 use crate::http::params::Params;
@@ -293,27 +294,28 @@ async fn unsubscribe_export(c: Call<'_>) -> ApiResult {
     ))
 }
 
-/// One `<addr>` of 4.8, indented to sit inside `<data>`.
-/// The `<addr>` elements of `rows`, one level deep.
-fn addr_fragment(app: &App, rows: &[Address]) -> Vec<u8> {
-    let mut x = Xml::fragment_at(1, rows.len() * 640);
+/// The `<addr>` elements of `rows` (4.8), one level deep, after `before`.
+fn addr_fragment(app: &App, before: Vec<u8>, rows: &[Address]) -> Vec<u8> {
+    let mut x = Xml::fragment_after(before, 1, rows.len() * 640);
+    // Addresses imported together share their second: its text is made once.
+    let mut time = (i64::MIN, String::new());
     for a in rows {
-        addr_element(&mut x, app, a);
+        if time.0 != a.created_at {
+            time = (a.created_at, app.clock.format_datetime(a.created_at));
+        }
+        addr_element(&mut x, a, &time.1);
     }
     x.finish_fragment()
 }
 
-fn addr_element(x: &mut Xml, app: &App, a: &Address) {
+fn addr_element(x: &mut Xml, a: &Address, time: &str) {
     x.open("addr")
         .num("id", a.id)
         .num("list_id", a.list_id)
         .text("address", &a.address)
         .text("fullname", &a.fullname)
-        .text("time", &app.clock.format_datetime(a.created_at));
-    const VARS: [&str; 10] = [
-        "var1", "var2", "var3", "var4", "var5", "var6", "var7", "var8", "var9", "var10",
-    ];
-    for (name, v) in VARS.iter().zip(&a.vars) {
+        .text("time", time);
+    for (name, v) in VAR_NAMES.iter().zip(&a.vars) {
         x.text(name, v);
     }
     x.text("sex", &a.extra.sex)
@@ -329,7 +331,7 @@ fn addr_fragments(mut w: Walk) -> Batch<Walk> {
         if rows.is_empty() {
             return Ok(None);
         }
-        let out = addr_fragment(&w.app, &rows);
+        let out = addr_fragment(&w.app, Vec::new(), &rows);
         Ok(Some((out, w)))
     })
 }
@@ -362,8 +364,7 @@ async fn addr_list(c: Call<'_>) -> ApiResult {
     let rows = lists::address_page(&c.app.store, &c.app.pages, c.customer(), &filter, page, limit)
         .await
         .map_err(refused)?;
-    let mut body = head;
-    body.extend_from_slice(&addr_fragment(c.app, &rows));
+    let mut body = addr_fragment(c.app, head, &rows);
     body.extend_from_slice(b"</data>\n");
     Ok(xml_response(body))
 }

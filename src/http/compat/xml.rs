@@ -11,6 +11,9 @@ use crate::http::text::xml_chars;
 /// was a fifth of such a request's time. The format is small and fixed.
 pub struct Xml {
     out: Vec<u8>,
+    /// Where the writer's own bytes start in `out` (after a head it was
+    /// given).
+    start: usize,
     /// Open elements.
     depth: usize,
     /// The last element opened has no content yet: closed now, it is
@@ -26,6 +29,7 @@ impl Xml {
         out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         Xml {
             out,
+            start: 0,
             depth: 0,
             just_opened: false,
             base: 0,
@@ -38,6 +42,20 @@ impl Xml {
     pub fn fragment_at(level: usize, bytes: usize) -> Self {
         Xml {
             out: Vec::with_capacity(bytes.max(64)),
+            start: 0,
+            depth: 0,
+            just_opened: false,
+            base: level,
+        }
+    }
+
+    /// Like [`Xml::fragment_at`], written after the bytes `before` (the
+    /// document's head), so that the whole answer is one buffer.
+    pub fn fragment_after(mut before: Vec<u8>, level: usize, bytes: usize) -> Self {
+        before.reserve(bytes + 16);
+        Xml {
+            start: before.len(),
+            out: before,
             depth: 0,
             just_opened: false,
             base: level,
@@ -52,7 +70,7 @@ impl Xml {
 
     /// A fragment's bytes, ending in LF (nothing when it holds nothing).
     pub fn finish_fragment(mut self) -> Vec<u8> {
-        if !self.out.is_empty() {
+        if self.out.len() > self.start {
             self.out.push(b'\n');
         }
         self.out
@@ -60,11 +78,19 @@ impl Xml {
 
     /// A new line at the current depth (none before a fragment's first).
     fn line(&mut self) {
-        if !self.out.is_empty() {
+        if self.out.len() > self.start {
             self.out.push(b'\n');
         }
-        for _ in 0..(self.base + self.depth) * 2 {
-            self.out.push(b' ');
+        self.indent(self.base + self.depth);
+    }
+
+    fn indent(&mut self, level: usize) {
+        const SPACES: &[u8] = b"                                ";
+        let mut n = level * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            self.out.extend_from_slice(&SPACES[..k]);
+            n -= k;
         }
     }
 
@@ -91,9 +117,7 @@ impl Xml {
         for (i, part) in s.split('\n').enumerate() {
             if i > 0 {
                 self.out.push(b'\n');
-                for _ in 0..self.base * 2 {
-                    self.out.push(b' ');
-                }
+                self.indent(self.base);
             }
             self.out.extend_from_slice(part.as_bytes());
         }
@@ -229,6 +253,24 @@ mod tests {
         });
         assert!(s.contains("<link>http://a/?x=1&amp;y=&lt;2&gt;</link>"), "{s}");
         assert!(s.contains("<name><![CDATA[a]]]]><![CDATA[>b]]></name>"), "{s}");
+    }
+
+    #[test]
+    fn a_fragment_after_a_head_is_the_head_and_the_fragment() {
+        let write = |x: &mut Xml| {
+            x.open("addr").num("id", 1).text("v", "a\nb").close("addr");
+        };
+        let mut alone = Xml::fragment_at(1, 0);
+        write(&mut alone);
+        let mut after = Xml::fragment_after(Xml::head("data"), 1, 0);
+        write(&mut after);
+        let mut expected = Xml::head("data");
+        expected.extend_from_slice(&alone.finish_fragment());
+        assert_eq!(after.finish_fragment(), expected);
+        assert_eq!(
+            Xml::fragment_after(b"<d>\n".to_vec(), 1, 0).finish_fragment(),
+            b"<d>\n"
+        );
     }
 
     #[test]
