@@ -73,14 +73,27 @@ impl ApiKeyStorage for Store {
     }
 
     async fn api_key_by_lookup(&self, lookup: &str) -> StoreResult<Option<StoredKey>> {
-        let row: Option<LookupRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT k.id, k.customer_id, k.secret_hash, k.last_used_at, \
+        const SQL: &str = "SELECT k.id, k.customer_id, k.secret_hash, k.last_used_at, \
                     (k.revoked_at IS NOT NULL OR c.disabled) AS refused \
-             FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.lookup = $1",
-        )
-        .bind(lookup)
-        .fetch_optional(p)
-        .await)?;
+             FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.lookup = $1";
+        // Every JSON API request asks: on SQLite it is read in place.
+        let row: Option<LookupRow> = if let Store::Sqlite(pool) = self {
+            super::sqlite_readers(pool)?.with(|r| {
+                let mut st = r.prepare(SQL)?;
+                st.bind_text(1, lookup)?;
+                Ok(st.next_row()?.then(|| {
+                    (
+                        st.int(0),
+                        st.int(1),
+                        st.blob(2).to_vec(),
+                        st.optional_int(3),
+                        st.int(4) != 0,
+                    )
+                }))
+            })?
+        } else {
+            on_pool!(self, p => sqlx::query_as(SQL).bind(lookup).fetch_optional(p).await)?
+        };
         Ok(
             row.map(|(id, customer, secret_hash, last_used_at, refused)| StoredKey {
                 id: ApiKeyId(id),

@@ -841,9 +841,13 @@ pub async fn addresses_after(
     after: AddressId,
     limit: i64,
 ) -> Result<Vec<Address>, ListError> {
-    check_filter(s, customer, filter).await?;
     let start = Start::AtId(AddressId(after.get() + 1));
-    Ok(s.addresses(customer, filter, start, limit).await?)
+    // The list's owner is checked in the same visit as the rows are read.
+    let read = s.address_page(customer, filter, start, limit).await?;
+    if !read.list_found {
+        return Err(ListError::NotFound);
+    }
+    Ok(read.rows)
 }
 
 /// The matching addresses, a batch at a time in id order, for answers
