@@ -9,6 +9,7 @@
 # in the same run, nginx serving the same answer's bytes as a static file
 # (the cost of HTTP itself, the floor no application server goes below).
 #   N=200000 D=5s bench/api.sh
+# PROFILE=DIR records a CPU profile of qunfa during each of its runs (bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -60,12 +61,33 @@ def ms(v):
 p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-print(f"{p50:.2f} {p99:.2f} {rps:.0f}")
+total = int(re.search(r"(\d+) requests in", t).group(1))
+print(f"{p50:.2f} {p99:.2f} {rps:.0f} {total}")
 PY
+}
+# A qunfa run: p50, p99, requests/s and qunfa's CPU time per request (µs).
+qload() {
+  local c0 c1 total
+  c0=$(cpu_ticks "$SERVE")
+  profiled "$SERVE" "api-${name// /-}" load "$@" >"$WORK/q.out"
+  c1=$(cpu_ticks "$SERVE")
+  read -r Q50 Q99 QRPS total <"$WORK/q.out"
+  QCPU=$(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / total ))
 }
 echo "API under wrk -t2 -c$CONNS -d$D --latency; list of $ROWS addresses; qunfa on SQLite"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(uname -sr)"
-printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "call" "p50 ms" "p99 ms" "req/s" "nginx p50" "p99" "req/s"
+printf '%-34s %9s %9s %9s %9s | %9s %9s %9s %7s\n' "call" "p50 ms" "p99 ms" "req/s" "CPU µs" "nginx p50" "p99" "req/s" "ratio"
+# The row of one call: qunfa's figures (with its CPU time per request),
+# nginx's, and qunfa's requests/s as a share of nginx's.
+row() {
+  printf '%-34s %9s %9s %9s %9s | %9s %9s %9s %7s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" \
+    "$Q50" "$Q99" "$QRPS" "$QCPU" "$N50" "$N99" "$NRPS" "$(echo "scale=2; $QRPS / $NRPS" | bc -l)"
+  case "$name" in
+    *page*) goal "$name of $ROWS addresses, $CONNS clients" "$QRPS req/s, p99 $Q99 ms, $QCPU µs CPU" \
+      "nginx, same bytes: $NRPS req/s, p99 $N99 ms" "$(python3 -c "print(f'{$QRPS / $NRPS:.2f}×')")" \
+      "≥ 0.25×, p99 ≤ 10 ms" "$QRPS / $NRPS >= 0.25 and $Q99 <= 10" ;;
+  esac
+}
 for spec in "ml-addr-list page 1|do=ml-addr-list&list_id=1&page=1" \
             "ml-addr-list page $DEEP|do=ml-addr-list&list_id=1&page=$DEEP" \
             "task-list|do=task-list" \
@@ -76,9 +98,9 @@ for spec in "ml-addr-list page 1|do=ml-addr-list&list_id=1&page=1" \
   url="$API/$script?$AUTH&$q"
   file="$(echo "$name" | tr ' ' '_').xml"
   curl -sf "$url" >"$WORK/root/$file"; chmod 644 "$WORK/root/$file"
-  read -r Q50 Q99 QRPS < <(load "$url")
-  read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
-  printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"
+  qload "$url"
+  read -r N50 N99 NRPS _ < <(load "http://127.0.0.1:$NGINX_PORT/$file")
+  row
 done
 V1="http://127.0.0.1:$PORT/api/v1"
 for spec in "JSON contacts page 1|" "JSON contacts page $DEEP|&cursor=$(( (DEEP - 1) * 50 ))"; do
@@ -86,7 +108,7 @@ for spec in "JSON contacts page 1|" "JSON contacts page $DEEP|&cursor=$(( (DEEP 
   url="$V1/lists/1/contacts?limit=50$q"
   file="$(echo "$name" | tr ' ' '_').json"
   curl -sf -H "Authorization: Bearer $KEY" "$url" >"$WORK/root/$file"; chmod 644 "$WORK/root/$file"
-  read -r Q50 Q99 QRPS < <(load "$url" "Authorization: Bearer $KEY")
-  read -r N50 N99 NRPS < <(load "http://127.0.0.1:$NGINX_PORT/$file")
-  printf '%-34s %9s %9s %9s | %9s %9s %9s\n' "$name ($(stat -c %s "$WORK/root/$file") B)" "$Q50" "$Q99" "$QRPS" "$N50" "$N99" "$NRPS"
+  qload "$url" "Authorization: Bearer $KEY"
+  read -r N50 N99 NRPS _ < <(load "http://127.0.0.1:$NGINX_PORT/$file")
+  row
 done

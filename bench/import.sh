@@ -119,4 +119,6 @@ if [ "${QUNFA_BENCH_PG:-on}" != off ]; then
   r_s=$(pg_reference)
   row "import, PostgreSQL" "$(rate "$q_s")" "$(rate "$r_s")" "$(printf '%.2f' "$(echo "$r_s / $q_s" | bc -l)")" \
     "ref: COPY; peak RSS $((q_rss / 1024)) MB; counts $(exact "$q_added" "$q_invalid" "$q_dup")"
+  goal "import of $N lines, PostgreSQL" "$(rate "$q_s") rows/s" "COPY into a table with the same unique key: $(rate "$r_s") rows/s" \
+    "$(printf '%.2f' "$(echo "$r_s / $q_s" | bc -l)")×" "≥ 0.8×" "$r_s / $q_s >= 0.8"
 fi

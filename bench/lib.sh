@@ -23,6 +23,16 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
+# goal WORK QUNFA REFERENCE RATIO TARGET CONDITION: a line of the table of
+# goals bench/run prints at its end (written to $GOALS when it is set);
+# CONDITION is a Python expression that says whether TARGET is met.
+goal() {
+  local met
+  met=$(python3 -c "print('met' if ($6) else 'NOT MET')")
+  [ -z "${GOALS:-}" ] || printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$5" "$met" >>"$GOALS"
+}
+# cpu_ticks PID: the CPU time process PID has used, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Waits until import job 1 has ended (done or failed), asking every $1
 # seconds; prints its line of `qunfa admin import status`.
 import_ended() {

@@ -98,3 +98,6 @@ if [ "$TOTAL" != "${QUEUED%.*}" ] || [ "$TOTAL" -lt "$WRK" ] || [ "$TOTAL" -gt $
   echo "HITS LOST OR INVENTED" >&2; exit 1
 fi
 echo "no hit lost"
+goal "open pixel, $CONNS clients" "$(printf '%.0f' "$OPEN_RATE") req/s, no hit lost" \
+  "nginx empty_gif: $(printf '%.0f' "$NGINX_RATE") req/s" "$(python3 -c "print(f'{$OPEN_RATE / $NGINX_RATE:.2f}×')")" \
+  "≥ 0.8×, no hit lost" "$OPEN_RATE / $NGINX_RATE >= 0.8"
