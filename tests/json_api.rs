@@ -507,7 +507,7 @@ async fn contacts_and_suppressions(app: TestApp) {
     let contacts = format!("/lists/{list}/contacts");
     let batch = serde_json::json!({"contacts": [
         {"email": "ann@example.com", "name": "Ann", "vars": {"var2": "gold"}},
-        {"email": "bob@example.com", "name": "Bob"},
+        {"email": "bob@example.com", "name": "Bob", "vars": {"var10": "j", "var3": "c", "var1": "a"}},
         {"email": "cid@example.org"},
     ]});
     assert_eq!(post(&app, &key, &contacts, batch).await.body["added"], 3);
@@ -524,6 +524,19 @@ async fn contacts_and_suppressions(app: TestApp) {
     };
     assert_eq!(emails(&first.body), ["ann@example.com", "bob@example.com"]);
     assert_eq!(first.body["items"][0]["vars"]["var2"], "gold");
+    // The variables that are set, in their order, whatever order they came in.
+    let raw = app
+        .send(
+            app.client
+                .get(format!("{}/api/v1{contacts}?limit=2", app.base))
+                .header("Authorization", format!("Bearer {key}")),
+        )
+        .await
+        .text();
+    assert!(
+        raw.contains(r#""vars":{"var1":"a","var3":"c","var10":"j"}"#),
+        "{raw}"
+    );
     let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
     let second = get(&app, &format!("{contacts}?limit=2&cursor={cursor}"), &key).await;
     assert_eq!(emails(&second.body), ["cid@example.org"]);
