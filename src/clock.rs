@@ -118,6 +118,26 @@ impl Clock {
     }
 }
 
+/// The text of the last time written, made again only when the time
+/// changes: rows of a listing that were imported together share their
+/// second, and formatting it in a zone is the dearest part of such a row.
+#[derive(Default)]
+pub struct LastTime {
+    unix: Option<i64>,
+    text: String,
+}
+
+impl LastTime {
+    /// `format(unix)`, or its text of the previous call when `unix` is the same.
+    pub fn text(&mut self, unix: i64, format: impl FnOnce(i64) -> String) -> &str {
+        if self.unix != Some(unix) {
+            self.text = format(unix);
+            self.unix = Some(unix);
+        }
+        &self.text
+    }
+}
+
 fn ts(unix: i64) -> Timestamp {
     Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH)
 }
@@ -174,6 +194,22 @@ pub fn format_date(d: Date) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_time_is_formatted_again_only_when_it_changes() {
+        let mut last = LastTime::default();
+        let mut made = 0;
+        let mut texts = Vec::new();
+        for unix in [5, 5, 0, 0, 5] {
+            let text = last.text(unix, |t| {
+                made += 1;
+                format!("t{t}")
+            });
+            texts.push(text.to_string());
+        }
+        assert_eq!(texts, ["t5", "t5", "t0", "t0", "t5"]);
+        assert_eq!(made, 3);
+    }
 
     fn shanghai() -> Clock {
         Clock::new(TimeZone::get("Asia/Shanghai").unwrap())

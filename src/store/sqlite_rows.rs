@@ -338,11 +338,10 @@ impl Readers {
     /// Runs `f` on an idle reader (one is opened when none is idle).
     pub fn with<T>(&self, f: impl FnOnce(&mut ReaderUse<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let taken = self.idle.lock().expect("readers lock").pop();
-        let reader = match taken {
+        let mut reader = match taken {
             Some(r) => r,
             None => self.open()?,
         };
-        let mut reader = reader;
         let result = f(&mut ReaderUse { reader: &mut reader });
         // A read that failed inside its transaction must not leave the
         // reader on an old snapshot.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::paging::{Page, PageQuery};
 use super::{ApiCustomer, ApiError, ApiJson, ApiResult, path_id};
 use crate::app::App;
+use crate::clock::LastTime;
 use crate::domain::email::EmailAddress;
 use crate::domain::ids::{AddressId, ListId};
 use crate::domain::lists::{self, Address, AddressFilter, BatchRow, LeftOutReason, NewAddress};
@@ -167,15 +168,14 @@ async fn page(
     let p = page.of(rows, |a| a.id.get());
     Ok(Json(Page {
         items: {
-            // Addresses imported together share their second: its text is made once.
-            let mut time = (i64::MIN, String::new());
+            let mut time = LastTime::default();
             p.items
                 .into_iter()
                 .map(|a| {
-                    if time.0 != a.created_at {
-                        time = (a.created_at, app.clock.format_rfc3339(a.created_at));
-                    }
-                    view(a, time.1.clone())
+                    let created_at = time
+                        .text(a.created_at, |t| app.clock.format_rfc3339(t))
+                        .to_string();
+                    view(a, created_at)
                 })
                 .collect()
         },

@@ -6,6 +6,7 @@ use super::Call;
 use super::reply::{ApiError, ApiResult, Code, Success, xml_response};
 use super::xml::Xml;
 use crate::app::App;
+use crate::clock::LastTime;
 use crate::domain::email::EmailAddress;
 use crate::domain::ids::{AddressId, ListId};
 use crate::domain::lists::{
@@ -297,13 +298,13 @@ async fn unsubscribe_export(c: Call<'_>) -> ApiResult {
 /// The `<addr>` elements of `rows` (4.8), one level deep, after `before`.
 fn addr_fragment(app: &App, before: Vec<u8>, rows: &[Address]) -> Vec<u8> {
     let mut x = Xml::fragment_after(before, 1, rows.len() * 640);
-    // Addresses imported together share their second: its text is made once.
-    let mut time = (i64::MIN, String::new());
+    let mut time = LastTime::default();
     for a in rows {
-        if time.0 != a.created_at {
-            time = (a.created_at, app.clock.format_datetime(a.created_at));
-        }
-        addr_element(&mut x, a, &time.1);
+        addr_element(
+            &mut x,
+            a,
+            time.text(a.created_at, |t| app.clock.format_datetime(t)),
+        );
     }
     x.finish_fragment()
 }
