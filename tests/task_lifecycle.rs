@@ -356,8 +356,39 @@ async fn the_service_pauses_and_resumes_its_running_tasks(backend: Backend) {
     app.stop().await;
 }
 
+/// A task's recipients are the list's addresses in its window of positions
+/// (`send_qty_start`, `send_qty`) when it starts, minus those suppressed
+/// there (H-2); a window past the list's end sends nothing.
+async fn a_task_sends_to_its_window_of_the_list_minus_suppressed(backend: Backend) {
+    let Some((app, sink)) = slow_campaign_app(backend, 10).await else {
+        return;
+    };
+    setup(&app, 10).await;
+    use qunfa::domain::{ids::CustomerId, suppressions};
+    let r4 = qunfa::domain::email::EmailAddress::parse("r4@dest.cn").unwrap();
+    suppressions::suppress(&app.app().store, CustomerId(1), &[r4], 1)
+        .await
+        .unwrap();
+
+    let window = add(&app, "status=2&send_qty_start=3&send_qty=4").await;
+    wait_status(&app, &window, "3").await;
+    let mut got: Vec<String> = received_by_recipient(&sink).into_keys().collect();
+    got.sort();
+    assert_eq!(got, ["r3@dest.cn", "r5@dest.cn", "r6@dest.cn"]);
+
+    let past = add(&app, "status=2&send_qty_start=11").await;
+    wait_status(&app, &past, "3").await;
+    assert_eq!(
+        task(&app, &past).await.element("send_count").as_deref(),
+        Some("0")
+    );
+    assert_eq!(sink.received().len(), 3);
+    app.stop().await;
+}
+
 both_stores!(
     by_backend;
+    a_task_sends_to_its_window_of_the_list_minus_suppressed,
     pausing_stops_new_messages_and_resuming_finishes_them,
     cancelling_refunds_what_was_not_sent,
     deleting_a_paused_task_cancels_the_rest,
