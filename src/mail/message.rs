@@ -345,7 +345,9 @@ impl PreparedTask {
 
         let mut text = match rendered.text {
             Some(text) => text,
-            None => self.text_deriver.derive(&rendered.html),
+            None => self
+                .text_deriver
+                .derive(&rendered.html, rendered.html_values.as_deref()),
         };
         if self.text_footer {
             footer::push_text_footer(&mut text, self.footer_language, &unsubscribe_url);

@@ -29,10 +29,11 @@
 //! needed, and the small renderer below costs a fraction of a full
 //! HTML-to-text layout engine on the per-message path (README "Messages").
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
@@ -53,9 +54,18 @@ pub fn html_to_text(html: &str) -> String {
 /// wrapped each paragraph, as a task's messages share most of their
 /// paragraphs (those that hold no placeholder), and line breaking is the
 /// larger part of the work. Shared by the threads that build messages.
+///
+/// When the renderer of the template says where each recipient's values
+/// went in the HTML and all else is the same for every recipient, it
+/// tokenizes the HTML once, with a stand-in for each value ([`Skeleton`]),
+/// and renders each message from those tokens with the recipient's values
+/// put in: the tokenizer is half the work of a derivation.
 #[derive(Default)]
 pub struct TextDeriver {
     wrapped: RwLock<Wrapped>,
+    /// Made from the first message whose values' places are known; `None`
+    /// when its HTML does not allow it.
+    skeleton: OnceLock<Option<Skeleton>>,
 }
 
 #[derive(Default)]
@@ -77,9 +87,19 @@ impl TextDeriver {
     /// Paragraph text remembered at most, per template.
     const MAX_BYTES: usize = 1 << 20;
 
-    /// [`html_to_text`], wrapping each paragraph once.
-    pub fn derive(&self, html: &str) -> String {
-        render(html, Some(self))
+    /// [`html_to_text`], wrapping each paragraph once. `values`: where
+    /// each placeholder's value is in `html`, when the template says so
+    /// (`Rendered::html_values`); all of `html` outside them is the same
+    /// for every message of the template.
+    pub fn derive(&self, html: &str, values: Option<&[Range<usize>]>) -> String {
+        values
+            .and_then(|values| {
+                self.skeleton
+                    .get_or_init(|| Skeleton::new(html, values))
+                    .as_ref()?
+                    .fill(html, values, self)
+            })
+            .unwrap_or_else(|| render(html, Some(self)))
     }
 
     fn wrap<'a>(&self, text: &'a str, protected: &[Range<usize>], width: usize) -> Vec<&'a str> {
@@ -121,13 +141,10 @@ impl TextDeriver {
 }
 
 fn render(html: &str, deriver: Option<&TextDeriver>) -> String {
-    let renderer = Renderer {
-        out: String::with_capacity(html.len() / 2),
-        paragraph: String::with_capacity(1024),
-        deriver,
-        ..Renderer::default()
-    };
-    let tokenizer = Tokenizer::new(Sink(RefCell::new(renderer)), TokenizerOpts::default());
+    let tokenizer = Tokenizer::new(
+        Sink(RefCell::new(Renderer::new(html.len(), deriver))),
+        TokenizerOpts::default(),
+    );
     let input = BufferQueue::default();
     input.push_back(html.into());
     let _ = tokenizer.feed(&input);
@@ -141,18 +158,334 @@ impl TokenSink for Sink<'_> {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut r = self.0.borrow_mut();
-        match token {
-            Token::CharacterTokens(text) => r.text(&text),
-            Token::TagToken(tag) => return r.tag(&tag),
-            Token::EOFToken => {
-                r.skipping = None;
-                r.end_link();
-                r.flush();
+        self.0.borrow_mut().token(&token)
+    }
+}
+
+/// The first value's stand-in in a [`Skeleton`]'s HTML: characters of
+/// Unicode's supplementary private use area A, one per value.
+const STAND_IN: u32 = 0xF0000;
+/// Values a skeleton can stand in for.
+const STAND_INS: usize = 0xFFFE;
+
+fn stand_in(c: char) -> Option<usize> {
+    (c as u32)
+        .checked_sub(STAND_IN)
+        .map(|i| i as usize)
+        .filter(|i| *i < STAND_INS)
+}
+
+/// The tokens of a template's HTML, a stand-in for each value, recorded
+/// once; a message's text is rendered from them with its own values put
+/// in. That gives the text the message's own HTML would give, because:
+///
+/// - the HTML between the values is checked to be the skeleton's, and no
+///   value stands where it could join that HTML into markup or a character
+///   reference (after `<`, `</p`, `<!-` or `&am`);
+/// - no value is in a tag's or attribute's name, a comment, a doctype, or
+///   an attribute that decides whether an element is shown (`style`,
+///   `hidden`): those decide how the tokenizer reads what follows;
+/// - each value, as the template wrote it, tokenizes as text: no `<`, CR or
+///   NUL, and `&` only in the six references MiniJinja's escaping writes;
+///   in an attribute also no white space, quote, `=`, `>` or backquote and
+///   not empty, so it reads alike whether the attribute is quoted or not.
+///
+/// A message whose values do not meet these is derived in full.
+struct Skeleton {
+    /// The HTML before each value, and after the last.
+    between: Vec<Box<str>>,
+    tokens: Vec<Recorded>,
+    /// Whether a value stands in an attribute.
+    in_attribute: Vec<bool>,
+}
+
+enum Recorded {
+    Text(Box<str>),
+    Value(usize),
+    Tag(OwnedTag),
+    /// A tag some of whose attributes' values hold stand-ins.
+    TagWithValues(OwnedTag),
+    End,
+}
+
+/// A tag kept beyond the tokenizer (whose strings are not `Send`).
+struct OwnedTag {
+    name: Box<str>,
+    start: bool,
+    self_closing: bool,
+    attrs: Vec<(Box<str>, Box<str>)>,
+}
+
+impl OwnedTag {
+    fn new(tag: &Tag) -> OwnedTag {
+        OwnedTag {
+            name: (*tag.name).into(),
+            start: tag.kind == TagKind::StartTag,
+            self_closing: tag.self_closing,
+            attrs: tag
+                .attrs
+                .iter()
+                .map(|a| ((*a.name.local).into(), (*a.value).into()))
+                .collect(),
+        }
+    }
+
+    fn read(&self) -> TagRead<'_> {
+        TagRead {
+            name: &self.name,
+            start: self.start,
+            self_closing: self.self_closing,
+            attrs: Attrs::Kept(&self.attrs),
+        }
+    }
+}
+
+/// A tag as the renderer reads it, from the tokenizer or from a skeleton.
+struct TagRead<'a> {
+    name: &'a str,
+    start: bool,
+    self_closing: bool,
+    attrs: Attrs<'a>,
+}
+
+enum Attrs<'a> {
+    Tokenized(&'a [html5ever::Attribute]),
+    Kept(&'a [(Box<str>, Box<str>)]),
+}
+
+impl<'a> TagRead<'a> {
+    fn tokenized(tag: &'a Tag) -> TagRead<'a> {
+        TagRead {
+            name: &tag.name,
+            start: tag.kind == TagKind::StartTag,
+            self_closing: tag.self_closing,
+            attrs: Attrs::Tokenized(&tag.attrs),
+        }
+    }
+
+    /// The value of the attribute `name` (the first, as a browser reads it).
+    fn attribute(&self, name: &str) -> Option<&'a str> {
+        match self.attrs {
+            Attrs::Tokenized(attrs) => attrs.iter().find(|a| &*a.name.local == name).map(|a| &*a.value),
+            Attrs::Kept(attrs) => attrs.iter().find(|(n, _)| &**n == name).map(|(_, v)| &**v),
+        }
+    }
+}
+
+impl Skeleton {
+    fn new(html: &str, values: &[Range<usize>]) -> Option<Skeleton> {
+        if values.len() > STAND_INS || html.chars().any(|c| stand_in(c).is_some()) {
+            return None;
+        }
+        let mut source = String::with_capacity(html.len() + 4 * values.len());
+        let mut between = Vec::with_capacity(values.len() + 1);
+        let mut at = 0;
+        for (i, value) in values.iter().enumerate() {
+            let before = html.get(at..value.start)?;
+            source.push_str(before);
+            if !value_may_follow(&source) {
+                return None;
             }
+            source.push(char::from_u32(STAND_IN + i as u32)?);
+            between.push(before.into());
+            at = value.end;
+        }
+        between.push(html.get(at..)?.into());
+        source.push_str(html.get(at..)?);
+
+        let recorder = Recorder {
+            renderer: RefCell::new(Renderer::new(source.len(), None)),
+            tokens: RefCell::new(Vec::new()),
+            in_attribute: RefCell::new(vec![false; values.len()]),
+            fits: std::cell::Cell::new(true),
+        };
+        let tokenizer = Tokenizer::new(recorder, TokenizerOpts::default());
+        let input = BufferQueue::default();
+        input.push_back(source.as_str().into());
+        let _ = tokenizer.feed(&input);
+        tokenizer.end();
+        let recorder = tokenizer.sink;
+        recorder.fits.get().then(|| Skeleton {
+            between,
+            tokens: recorder.tokens.into_inner(),
+            in_attribute: recorder.in_attribute.into_inner(),
+        })
+    }
+
+    /// The text of `html`, whose values are at `values`; `None` when it is
+    /// not this skeleton's or a value does not fit (see [`Skeleton`]).
+    fn fill(&self, html: &str, values: &[Range<usize>], deriver: &TextDeriver) -> Option<String> {
+        if values.len() + 1 != self.between.len() {
+            return None;
+        }
+        let mut at = 0;
+        let mut decoded = Vec::with_capacity(values.len());
+        for ((value, before), in_attribute) in values.iter().zip(&self.between).zip(&self.in_attribute) {
+            if html.get(at..value.start)? != &**before {
+                return None;
+            }
+            decoded.push(value_text(html.get(value.clone())?, *in_attribute)?);
+            at = value.end;
+        }
+        if html.get(at..)? != &**self.between.last()? {
+            return None;
+        }
+
+        let mut r = Renderer::new(html.len(), Some(deriver));
+        for token in &self.tokens {
+            match token {
+                Recorded::Text(text) => r.text(text),
+                Recorded::Value(i) => r.text(&decoded[*i]),
+                Recorded::Tag(tag) => {
+                    let _ = r.tag(&tag.read());
+                }
+                Recorded::TagWithValues(tag) => {
+                    let attrs: Vec<(Box<str>, Box<str>)> = tag
+                        .attrs
+                        .iter()
+                        .map(|(name, value)| {
+                            let mut filled = String::with_capacity(value.len() + 64);
+                            for c in value.chars() {
+                                match stand_in(c) {
+                                    Some(i) => filled.push_str(&decoded[i]),
+                                    None => filled.push(c),
+                                }
+                            }
+                            (name.clone(), filled.into())
+                        })
+                        .collect();
+                    let _ = r.tag(&TagRead {
+                        attrs: Attrs::Kept(&attrs),
+                        ..tag.read()
+                    });
+                }
+                Recorded::End => r.end(),
+            }
+        }
+        Some(r.finish())
+    }
+}
+
+/// Whether a value may come right after `html`: not where it could join
+/// what is before it into a character reference (`&`, `&am`, `&#3`), into
+/// markup not yet decided (`<`, `</`, `<!-`, `<?`, a tag's name), or a CR
+/// into a line break with a LF it begins with. Only the last 40 bytes are
+/// looked at: no reference's name is longer.
+fn value_may_follow(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    if bytes.last() == Some(&b'\r') {
+        return false;
+    }
+    let tail = &bytes[bytes.len().saturating_sub(40)..];
+    let unfinished = |lead: u8, allowed: fn(u8) -> bool| {
+        tail.iter()
+            .rposition(|b| *b == lead)
+            .is_some_and(|at| tail[at + 1..].iter().all(|b| allowed(*b)))
+    };
+    !unfinished(b'&', |b| b.is_ascii_alphanumeric() || b == b'#')
+        && !unfinished(b'<', |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'!' | b'/' | b'?' | b'-')
+        })
+}
+
+/// A value as the tokenizer reads it, if it reads as text wherever it
+/// stands (see [`Skeleton`]).
+fn value_text(value: &str, in_attribute: bool) -> Option<Cow<'_, str>> {
+    if value.contains(['<', '\r', '\0']) {
+        return None;
+    }
+    if in_attribute
+        && (value.is_empty()
+            || value.contains(|c: char| c.is_ascii_whitespace() || matches!(c, '"' | '\'' | '=' | '>' | '`')))
+    {
+        return None;
+    }
+    if !value.contains('&') {
+        return Some(Cow::Borrowed(value));
+    }
+    const ESCAPES: [(&str, char); 6] = [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&quot;", '"'),
+        ("&#x27;", '\''),
+        ("&#x2f;", '/'),
+    ];
+    let mut text = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        text.push_str(&rest[..at]);
+        let (escape, c) = ESCAPES.iter().find(|(e, _)| rest[at..].starts_with(e))?;
+        text.push(*c);
+        rest = &rest[at + escape.len()..];
+    }
+    text.push_str(rest);
+    Some(Cow::Owned(text))
+}
+
+/// Records a skeleton's tokens while a renderer reads them, so that the
+/// tokenizer switches state exactly as it does for a message's HTML.
+struct Recorder {
+    renderer: RefCell<Renderer<'static>>,
+    tokens: RefCell<Vec<Recorded>>,
+    in_attribute: RefCell<Vec<bool>>,
+    fits: std::cell::Cell<bool>,
+}
+
+impl TokenSink for Recorder {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let holds = |text: &str| text.chars().any(|c| stand_in(c).is_some());
+        let mut tokens = self.tokens.borrow_mut();
+        match &token {
+            Token::CharacterTokens(text) => {
+                let mut rest: &str = text;
+                while let Some((at, c)) = rest.char_indices().find(|(_, c)| stand_in(*c).is_some()) {
+                    if at > 0 {
+                        tokens.push(Recorded::Text(rest[..at].into()));
+                    }
+                    tokens.push(Recorded::Value(stand_in(c).unwrap_or_default()));
+                    rest = &rest[at + c.len_utf8()..];
+                }
+                if !rest.is_empty() {
+                    tokens.push(Recorded::Text(rest.into()));
+                }
+            }
+            Token::TagToken(tag) => {
+                if holds(&tag.name) || tag.attrs.iter().any(|a| holds(&a.name.local)) {
+                    self.fits.set(false);
+                }
+                let mut with_values = false;
+                for a in &tag.attrs {
+                    for i in a.value.chars().filter_map(stand_in) {
+                        with_values = true;
+                        self.in_attribute.borrow_mut()[i] = true;
+                        if matches!(&*a.name.local, "style" | "hidden") {
+                            self.fits.set(false);
+                        }
+                    }
+                }
+                tokens.push(if with_values {
+                    Recorded::TagWithValues(OwnedTag::new(tag))
+                } else {
+                    Recorded::Tag(OwnedTag::new(tag))
+                });
+            }
+            Token::CommentToken(text) if holds(text) => self.fits.set(false),
+            Token::DoctypeToken(d)
+                if [&d.name, &d.public_id, &d.system_id]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| holds(t)) =>
+            {
+                self.fits.set(false)
+            }
+            Token::EOFToken => tokens.push(Recorded::End),
             _ => {}
         }
-        TokenSinkResult::Continue
+        drop(tokens);
+        self.renderer.borrow_mut().token(&token)
     }
 }
 
@@ -252,10 +585,36 @@ struct Renderer<'d> {
     heading: Option<u8>,
 }
 
-impl Renderer<'_> {
-    fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
-        let name: &str = &tag.name;
-        let start = tag.kind == TagKind::StartTag;
+impl<'d> Renderer<'d> {
+    fn new(html_len: usize, deriver: Option<&'d TextDeriver>) -> Self {
+        Renderer {
+            out: String::with_capacity(html_len / 2),
+            paragraph: String::with_capacity(1024),
+            deriver,
+            ..Renderer::default()
+        }
+    }
+
+    fn token(&mut self, token: &Token) -> TokenSinkResult<()> {
+        match token {
+            Token::CharacterTokens(text) => self.text(text),
+            Token::TagToken(tag) => return self.tag(&TagRead::tokenized(tag)),
+            Token::EOFToken => self.end(),
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+
+    /// The end of the document.
+    fn end(&mut self) {
+        self.skipping = None;
+        self.end_link();
+        self.flush();
+    }
+
+    fn tag(&mut self, tag: &TagRead<'_>) -> TokenSinkResult<()> {
+        let name = tag.name;
+        let start = tag.start;
         if let Some((skipped, depth)) = &mut self.skipping {
             if skipped == "p" && start && kind(name) != Kind::Inline {
                 // A block closes an open paragraph (HTML's implied end tag).
@@ -286,7 +645,7 @@ impl Renderer<'_> {
         TokenSinkResult::Continue
     }
 
-    fn start_tag(&mut self, name: &str, tag: &Tag) {
+    fn start_tag(&mut self, name: &str, tag: &TagRead<'_>) {
         match name {
             "br" => self.line_break(),
             "hr" => {
@@ -296,7 +655,7 @@ impl Renderer<'_> {
                 self.blank_wanted = true;
             }
             "img" => {
-                if let Some(alt) = attribute(tag, "alt") {
+                if let Some(alt) = tag.attribute("alt") {
                     self.space();
                     self.text(alt);
                     self.space();
@@ -304,7 +663,7 @@ impl Renderer<'_> {
             }
             "a" => {
                 self.end_link();
-                if let Some(url) = attribute(tag, "href").and_then(shown_url) {
+                if let Some(url) = tag.attribute("href").and_then(shown_url) {
                     self.links.push(OpenLink {
                         url,
                         start: self.paragraph.len(),
@@ -318,7 +677,8 @@ impl Renderer<'_> {
                     .iter()
                     .any(|c| matches!(c, Container::List { .. }));
                 self.block(!nested);
-                let next = attribute(tag, "start")
+                let next = tag
+                    .attribute("start")
                     .and_then(|s| s.trim().parse().ok())
                     .unwrap_or(1);
                 self.containers.push(Container::List {
@@ -331,7 +691,7 @@ impl Renderer<'_> {
                 if matches!(self.containers.last(), Some(Container::Item { .. })) {
                     self.containers.pop();
                 }
-                let value = attribute(tag, "value").and_then(|s| s.trim().parse::<u64>().ok());
+                let value = tag.attribute("value").and_then(|s| s.trim().parse::<u64>().ok());
                 let marker = match self.containers.last_mut() {
                     Some(Container::List { ordered: true, next }) => {
                         let n = value.unwrap_or(*next);
@@ -631,9 +991,7 @@ impl Renderer<'_> {
     }
 
     fn finish(mut self) -> String {
-        self.skipping = None;
-        self.end_link();
-        self.flush();
+        self.end();
         self.out
     }
 }
@@ -660,21 +1018,16 @@ fn heading_level(name: &str) -> Option<u8> {
     }
 }
 
-fn attribute<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
-    tag.attrs
-        .iter()
-        .find(|a| &*a.name.local == name)
-        .map(|a| &*a.value)
-}
-
 /// Whether an element is hidden from every reader: the `hidden` attribute,
 /// or `display:none` in its style (Outlook-only hiding, `mso-hide`, is not).
-fn hidden(tag: &Tag) -> bool {
-    tag.attrs.iter().any(|a| match &*a.name.local {
-        "hidden" => true,
-        "style" if contains_ignore_case(&a.value, "display") => {
-            let style: String = a
-                .value
+fn hidden(tag: &TagRead<'_>) -> bool {
+    if tag.attribute("hidden").is_some() {
+        return true;
+    }
+    tag.attribute("style")
+        .filter(|style| contains_ignore_case(style, "display"))
+        .is_some_and(|style| {
+            let style: String = style
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .map(|c| c.to_ascii_lowercase())
@@ -682,9 +1035,7 @@ fn hidden(tag: &Tag) -> bool {
             style
                 .split(';')
                 .any(|d| d == "display:none" || d == "display:none!important")
-        }
-        _ => false,
-    })
+        })
 }
 
 fn contains_ignore_case(hay: &str, needle: &str) -> bool {
@@ -1003,7 +1354,7 @@ mod tests {
             let html = format!(
                 "<p>Dear {name}, welcome to the club of the friends of tea and coffee and cake.</p>{body}{body}"
             );
-            assert_eq!(deriver.derive(&html), html_to_text(&html));
+            assert_eq!(deriver.derive(&html, None), html_to_text(&html));
         }
         // The long paragraph, once; the short ones need no wrapping.
         assert_eq!(deriver.wrapped.read().unwrap().lines.len(), 1);
@@ -1054,5 +1405,101 @@ mod tests {
     fn a_long_word_is_cut() {
         let out = text(&format!("<p>{}</p>", "a".repeat(100)));
         assert_eq!(out, format!("{}\n{}\n", "a".repeat(78), "a".repeat(22)));
+    }
+
+    /// Templates whose text is derived from a skeleton, and some that
+    /// cannot be: every recipient's text is the one its own HTML gives.
+    #[test]
+    fn text_filled_into_a_skeleton_is_the_text_of_the_html() {
+        use crate::domain::templates::{CompiledTemplate, Recipient};
+
+        let long =
+            "春季新品上市，全场满三百减五十，会员再享九五折。Spring arrivals are here: spend 300, save 50.";
+        let paragraphs = format!("<p>{long} {long}</p>").repeat(3);
+        // (template, whether it has a skeleton)
+        let templates = [
+            (format!("<html><body><h1>Dear {{{{ fullname }}}}</h1><p>Your code: <b>{{{{ var1 }}}}</b>, {long}</p>{paragraphs}</body></html>"), true),
+            ("<ol start=\"{{ var2 }}\"><li>{{ fullname }}<li value=\"{{ var2 }}\">x</ol><img src=\"a.png\" alt=\"{{ var1 }}\"><pre>  {{ fullname }}\n {{ var1 }}</pre>".to_string(), true),
+            ("<p><a href=\"{{ var3 }}\">{{ var3 }}</a> and <a href=\"https://a.cn/?u={{ var3 }}\">{{ fullname }}</a>. <a href={{ var3 }}>unquoted</a></p><blockquote>{{ var1 }}{{ var1 }}</blockquote>".to_string(), true),
+            ("<div hidden>{{ var1 }}</div><style>p {{ '{' }} color: {{ var1 }} }</style><p>x{{ var1 }}y</p><!-- note -->{{ fullname }}".to_string(), true),
+            ("<p style=\"{{ var1 }}\">shown or not</p>{{ fullname }}".to_string(), false),
+            ("<p>&{{ var1 }} and <{{ var1 }}>x</p>".to_string(), false),
+            ("<p><!-- {{ fullname }} --></p>".to_string(), false),
+            ("<p {{ var1 }}>attribute</p>".to_string(), false),
+        ];
+        let people = [
+            ("Tom", "VIP-0042", "3", "https://shop.example.cn/a?b=1&c=2"),
+            ("", "", "", ""),
+            ("  spaced   out  ", " x ", " 7", "https://a.cn/x y"),
+            ("李四", "会员号１２３", "12", "mailto:a@b.cn"),
+            ("two\nlines", "a\r\nb", "x", "tel:+8612345"),
+            ("Tom & <Jerry>", "x'y\"z", "=", "https://a.cn/\"q\""),
+            ("&amp; &#x2f; &lt;", "display:none", "1", "javascript:alert(1)"),
+            (long, long, "99999999999999999999999", long),
+        ];
+        for (html, has_skeleton) in &templates {
+            let template = CompiledTemplate::compile("s", html, "").unwrap();
+            let deriver = TextDeriver::default();
+            for (fullname, var1, var2, var3) in people {
+                let recipient = Recipient {
+                    email: "a@b.cn",
+                    fullname,
+                    vars: [var1, var2, var3, "", "", "", "", "", "", ""],
+                    unsubscribe_url: "",
+                };
+                let rendered = template.render(&recipient).unwrap();
+                assert_eq!(
+                    deriver.derive(&rendered.html, rendered.html_values.as_deref()),
+                    html_to_text(&rendered.html),
+                    "{html} with {recipient:?}"
+                );
+            }
+            assert_eq!(
+                deriver.skeleton.get().is_some_and(Option::is_some),
+                *has_skeleton,
+                "{html}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_value_fills_a_skeleton_only_where_it_reads_as_text() {
+        let html = "<p>Dear NAME</p><a href=\"URL\">go</a>";
+        let at = |s: &str, v: &str| {
+            let start = s.find(v).unwrap();
+            start..start + v.len()
+        };
+        let values = [at(html, "NAME"), at(html, "URL")];
+        let skeleton = Skeleton::new(html, &values).unwrap();
+        assert_eq!(skeleton.in_attribute, [false, true]);
+        let deriver = TextDeriver::default();
+        let fill = |name: &str, url: &str| {
+            let html = format!("<p>Dear {name}</p><a href=\"{url}\">go</a>");
+            let values = [at(&html, name), at(&html, url)];
+            skeleton.fill(&html, &values, &deriver)
+        };
+        assert_eq!(
+            fill("Tom &amp; Jerry", "https://a.cn/").as_deref(),
+            Some("Dear Tom & Jerry\r\n\r\ngo <https://a.cn/>\r\n")
+        );
+        assert_eq!(
+            fill("Tom", "https:&#x2f;&#x2f;a.cn&#x2f;").as_deref(),
+            Some("Dear Tom\r\n\r\ngo <https://a.cn/>\r\n")
+        );
+        // Markup, a reference MiniJinja does not write, CR; in an attribute
+        // white space, quotes, nothing.
+        for (name, url) in [
+            ("<b>", "u"),
+            ("&nbsp;", "u"),
+            ("a\rb", "u"),
+            ("Tom", "a b"),
+            ("Tom", "a\"b"),
+            ("Tom", ""),
+        ] {
+            assert_eq!(fill(name, url), None, "{name} {url}");
+        }
+        // HTML that is not the skeleton's.
+        let values = std::slice::from_ref(&(9..12));
+        assert_eq!(skeleton.fill("<p>Dear Tom</p>", values, &deriver), None);
     }
 }

@@ -15,6 +15,7 @@ pub use cases::*;
 pub use test_message::*;
 
 use std::fmt;
+use std::ops::Range;
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -248,12 +249,64 @@ pub struct Rendered {
     pub html: String,
     /// `None` when the template has no text part.
     pub text: Option<String>,
+    /// Where each placeholder's value went in `html`, in order, when the
+    /// template has no text part and its HTML is only text and `{{ }}`
+    /// (see [`CompiledTemplate::compile_with_internal`]): everything
+    /// between them is the same for every recipient, so the text derived
+    /// from the HTML can be derived once and filled in (`mail::text`).
+    pub html_values: Option<Vec<Range<usize>>>,
 }
 
 /// A template compiled once, rendered per recipient.
 pub struct CompiledTemplate {
     env: Environment<'static>,
     has_text: bool,
+    /// The number of placeholders of the HTML part when it also has a
+    /// marked twin ([`marked`]).
+    marked: Option<usize>,
+}
+
+/// Set off each placeholder's value in the marked twin of an HTML part: a
+/// Unicode noncharacter, which no template is expected to hold; a value that
+/// holds one only costs that recipient the twin.
+const MARK: char = '\u{FDD0}';
+const MARKED_HTML: &str = "html_marked";
+
+/// A rendered HTML part and where each placeholder's value went in it.
+type PlacedHtml = (String, Vec<Range<usize>>);
+
+/// The twin of an HTML part whose every placeholder is marked on both sides
+/// (`a{{ x }}b` → `a·{{ x }}·b`) and the number of placeholders, when the
+/// part is only text and `{{ }}`: no statements or comments (`{%`, `{#`),
+/// no white-space control (`{{-`, `-}}`) and quotes that close within each
+/// `{{ }}`. Then whatever a recipient's values are, the text between the
+/// placeholders is the part's own.
+fn marked(html: &str) -> Option<(String, usize)> {
+    if html.contains("{%") || html.contains("{#") || html.contains(MARK) {
+        return None;
+    }
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    let mut count = 0;
+    while let Some(open) = rest.find("{{") {
+        let close = open + rest[open..].find("}}")? + 2;
+        let expression = &rest[open + 2..close - 2];
+        if expression.starts_with('-')
+            || expression.ends_with('-')
+            || expression.matches('"').count() % 2 == 1
+            || expression.matches('\'').count() % 2 == 1
+        {
+            return None;
+        }
+        out.push_str(&rest[..open]);
+        out.push(MARK);
+        out.push_str(&rest[open..close]);
+        out.push(MARK);
+        count += 1;
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    Some((out, count))
 }
 
 fn template_name(part: Part) -> &'static str {
@@ -267,7 +320,7 @@ fn template_name(part: Part) -> &'static str {
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|name| {
-        if name == "html" {
+        if name == "html" || name == MARKED_HTML {
             AutoEscape::Html
         } else {
             AutoEscape::None
@@ -306,9 +359,18 @@ impl CompiledTemplate {
         for (part, source) in [(Part::Subject, subject), (Part::Html, html), (Part::Text, text)] {
             add_checked(&mut env, part, source, internal)?;
         }
+        // The marked twin serves only a text derived from the HTML.
+        let marked = match marked(html) {
+            Some((source, count)) if text.is_empty() => env
+                .add_template_owned(MARKED_HTML, source)
+                .is_ok()
+                .then_some(count),
+            _ => None,
+        };
         let compiled = CompiledTemplate {
             env,
             has_text: !text.is_empty(),
+            marked,
         };
         compiled.render(&SAMPLE)?;
         Ok(compiled)
@@ -338,15 +400,47 @@ impl CompiledTemplate {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
+        let (html, html_values) = match self.render_marked(&ctx)? {
+            Some((html, values)) => (html, Some(values)),
+            None => (render(Part::Html)?, None),
+        };
         Ok(Rendered {
             subject,
-            html: render(Part::Html)?,
+            html,
             text: if self.has_text {
                 Some(render(Part::Text)?)
             } else {
                 None
             },
+            html_values,
         })
+    }
+
+    /// The HTML part rendered through its marked twin: the HTML and where
+    /// each value went; `None` without a twin, or when a value held the
+    /// mark.
+    fn render_marked(&self, ctx: &Value) -> Result<Option<PlacedHtml>, TemplateError> {
+        let Some(count) = self.marked else {
+            return Ok(None);
+        };
+        let marked = self
+            .env
+            .get_template(MARKED_HTML)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| from_minijinja(Part::Html, &e))?;
+        if marked.matches(MARK).count() != 2 * count {
+            return Ok(None);
+        }
+        let mut html = String::with_capacity(marked.len());
+        let mut values = Vec::with_capacity(count);
+        for (i, piece) in marked.split(MARK).enumerate() {
+            let start = html.len();
+            html.push_str(piece);
+            if i % 2 == 1 {
+                values.push(start..html.len());
+            }
+        }
+        Ok(Some((html, values)))
     }
 
     /// Whether `part` names the placeholder `name` anywhere (a branch not
@@ -546,5 +640,46 @@ mod tests {
         let big = "x".repeat(CONTENT_MAX + 1);
         assert!(check_part(Part::Html, &big).is_err());
         assert!(check_part(Part::Subject, "ok").is_ok());
+    }
+
+    #[test]
+    fn a_plain_html_part_says_where_its_values_went() {
+        let html = "<p>{{ fullname }}, {{fullname|upper}}{{ var1 }} <a href=\"{{ unsubscribe_url }}\">{{ \"}\" }}</a></p>";
+        let t = CompiledTemplate::compile("s", html, "").unwrap();
+        let r = t.render(&recipient("a@b.cn", "Tom & <Jerry>")).unwrap();
+        let mut plain = environment();
+        plain.add_template("html", html).unwrap();
+        let ctx = recipient("a@b.cn", "Tom & <Jerry>").context();
+        assert_eq!(r.html, plain.get_template("html").unwrap().render(&ctx).unwrap());
+        let values: Vec<&str> = r.html_values.unwrap().into_iter().map(|v| &r.html[v]).collect();
+        assert_eq!(
+            values,
+            [
+                "Tom &amp; &lt;Jerry&gt;",
+                "TOM &amp; &lt;JERRY&gt;",
+                "一",
+                "https:&#x2f;&#x2f;t.example&#x2f;u?a=1&amp;b=2",
+                "}"
+            ]
+        );
+        // A value that holds the mark: the HTML is still right, without places.
+        let marked = format!("x{MARK}y");
+        let r = t.render(&recipient("a@b.cn", &marked)).unwrap();
+        assert!(r.html.starts_with(&format!("<p>{marked}, X{MARK}Y一")));
+        assert_eq!(r.html_values, None);
+        // Statements, comments, white-space control, a text part: no places.
+        for (html, text) in [
+            ("{% if var1 %}{{ var1 }}{% endif %}", ""),
+            ("{# note #}{{ var1 }}", ""),
+            ("a {{- var1 }}", ""),
+            ("{{ var1 }}", "text"),
+        ] {
+            let t = CompiledTemplate::compile("s", html, text).unwrap();
+            assert_eq!(
+                t.render(&recipient("a@b.cn", "T")).unwrap().html_values,
+                None,
+                "{html}"
+            );
+        }
     }
 }
