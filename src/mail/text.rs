@@ -335,11 +335,15 @@ impl Skeleton {
         for token in &self.tokens {
             match token {
                 Recorded::Text(text) => r.text(text),
-                Recorded::Value(i) => r.text(&decoded[*i]),
+                Recorded::Value(i) => {
+                    r.valued = true;
+                    r.text(&decoded[*i]);
+                }
                 Recorded::Tag(tag) => {
                     let _ = r.tag(&tag.read());
                 }
                 Recorded::TagWithValues(tag) => {
+                    r.valued = true;
                     let attrs: Vec<(Box<str>, Box<str>)> = tag
                         .attrs
                         .iter()
@@ -583,6 +587,8 @@ struct Renderer<'d> {
     pre: u32,
     /// Inside a heading: its level.
     heading: Option<u8>,
+    /// A recipient's value went into the current block ([`Skeleton`]).
+    valued: bool,
 }
 
 impl<'d> Renderer<'d> {
@@ -950,8 +956,9 @@ impl<'d> Renderer<'d> {
             protect_bare_urls(&paragraph, &mut protected);
             let width = WIDTH.saturating_sub(self.indent_width()).max(20);
             match self.deriver {
-                Some(d) => d.wrap(&paragraph, &protected, width),
-                None => wrap(&paragraph, &protected, width),
+                // A recipient's paragraph is seldom another's: not kept.
+                Some(d) if !self.valued => d.wrap(&paragraph, &protected, width),
+                _ => wrap(&paragraph, &protected, width),
             }
         };
         if !lines.is_empty() {
@@ -964,6 +971,7 @@ impl<'d> Renderer<'d> {
         }
         paragraph.clear();
         protected.clear();
+        self.valued = false;
         self.paragraph = paragraph;
         self.protected = protected;
     }
