@@ -274,7 +274,7 @@ impl<'a> TagRead<'a> {
 
 impl Skeleton {
     fn new(html: &str, values: &[Range<usize>]) -> Option<Skeleton> {
-        if values.len() > STAND_INS || html.chars().any(|c| stand_in(c).is_some()) {
+        if values.len() > STAND_INS {
             return None;
         }
         let mut source = String::with_capacity(html.len() + 4 * values.len());
@@ -282,6 +282,9 @@ impl Skeleton {
         let mut at = 0;
         for (i, value) in values.iter().enumerate() {
             let before = html.get(at..value.start)?;
+            if before.chars().any(|c| stand_in(c).is_some()) {
+                return None;
+            }
             source.push_str(before);
             if !value_may_follow(&source) {
                 return None;
@@ -290,14 +293,19 @@ impl Skeleton {
             between.push(before.into());
             at = value.end;
         }
-        between.push(html.get(at..)?.into());
-        source.push_str(html.get(at..)?);
+        let after = html.get(at..)?;
+        if after.chars().any(|c| stand_in(c).is_some()) {
+            return None;
+        }
+        between.push(after.into());
+        source.push_str(after);
 
         let recorder = Recorder {
             renderer: RefCell::new(Renderer::new(source.len(), None)),
             tokens: RefCell::new(Vec::new()),
             in_attribute: RefCell::new(vec![false; values.len()]),
             fits: std::cell::Cell::new(true),
+            in_script: std::cell::Cell::new(false),
         };
         let tokenizer = Tokenizer::new(recorder, TokenizerOpts::default());
         let input = BufferQueue::default();
@@ -371,20 +379,18 @@ impl Skeleton {
 }
 
 /// Whether a value may come right after `html`: not where it could join
-/// what is before it into a character reference (`&`, `&am`, `&#3`), into
+/// what is before it into a character reference (`&`, `&am`, `&#003`), into
 /// markup not yet decided (`<`, `</`, `<!-`, `<?`, a tag's name), or a CR
-/// into a line break with a LF it begins with. Only the last 40 bytes are
-/// looked at: no reference's name is longer.
+/// into a line break with a LF it begins with.
 fn value_may_follow(html: &str) -> bool {
     let bytes = html.as_bytes();
     if bytes.last() == Some(&b'\r') {
         return false;
     }
-    let tail = &bytes[bytes.len().saturating_sub(40)..];
+    // The run of `allowed` bytes that ends `html` starts right after `lead`.
     let unfinished = |lead: u8, allowed: fn(u8) -> bool| {
-        tail.iter()
-            .rposition(|b| *b == lead)
-            .is_some_and(|at| tail[at + 1..].iter().all(|b| allowed(*b)))
+        let run = bytes.iter().rev().take_while(|b| allowed(**b)).count();
+        bytes.len() > run && bytes[bytes.len() - run - 1] == lead
     };
     !unfinished(b'&', |b| b.is_ascii_alphanumeric() || b == b'#')
         && !unfinished(b'<', |b| {
@@ -434,6 +440,9 @@ struct Recorder {
     tokens: RefCell<Vec<Recorded>>,
     in_attribute: RefCell<Vec<bool>>,
     fits: std::cell::Cell<bool>,
+    /// The tokenizer reads a script's content, where `-` and `>` change its
+    /// state (`<!--` … `-->`): no value may stand there.
+    in_script: std::cell::Cell<bool>,
 }
 
 impl TokenSink for Recorder {
@@ -445,6 +454,9 @@ impl TokenSink for Recorder {
         match &token {
             Token::CharacterTokens(text) => {
                 let mut rest: &str = text;
+                if self.in_script.get() && holds(text) {
+                    self.fits.set(false);
+                }
                 while let Some((at, c)) = rest.char_indices().find(|(_, c)| stand_in(*c).is_some()) {
                     if at > 0 {
                         tokens.push(Recorded::Text(rest[..at].into()));
@@ -489,7 +501,13 @@ impl TokenSink for Recorder {
             _ => {}
         }
         drop(tokens);
-        self.renderer.borrow_mut().token(&token)
+        let next = self.renderer.borrow_mut().token(&token);
+        if let Token::TagToken(_) = &token {
+            // In a raw state the only tag read is the end of the element.
+            self.in_script
+                .set(matches!(next, TokenSinkResult::RawData(RawKind::ScriptData)));
+        }
+        next
     }
 }
 
@@ -1431,6 +1449,9 @@ mod tests {
             ("<p><a href=\"{{ var3 }}\">{{ var3 }}</a> and <a href=\"https://a.cn/?u={{ var3 }}\">{{ fullname }}</a>. <a href={{ var3 }}>unquoted</a></p><blockquote>{{ var1 }}{{ var1 }}</blockquote>".to_string(), true),
             ("<div hidden>{{ var1 }}</div><style>p {{ '{' }} color: {{ var1 }} }</style><p>x{{ var1 }}y</p><!-- note -->{{ fullname }}".to_string(), true),
             ("<p style=\"{{ var1 }}\">shown or not</p>{{ fullname }}".to_string(), false),
+            ("<html><head><title>{{ fullname }}</title></head><body><textarea>{{ var1 }}</textarea>{{ fullname }}</body></html>".to_string(), true),
+            ("<script><!--<script>x{{ var1 }}>y</script><p>{{ fullname }}</p>".to_string(), false),
+            ("<p>&#000000000000000000000000000000000000000000000000{{ var2 }}</p>".to_string(), false),
             ("<p>&{{ var1 }} and <{{ var1 }}>x</p>".to_string(), false),
             ("<p><!-- {{ fullname }} --></p>".to_string(), false),
             ("<p {{ var1 }}>attribute</p>".to_string(), false),
