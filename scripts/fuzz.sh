@@ -38,6 +38,9 @@ fi
 # No sanitizer: the code under test is safe Rust, where a memory error is
 # a panic already, and a build without ASan is faster to build and to run.
 build=(--sanitizer none)
+# cargo-fuzz has no --locked: the lockfile is checked first, so that a run
+# builds what fuzz/Cargo.lock says and leaves the tree as it found it.
+cargo metadata --locked --format-version 1 >/dev/null
 cargo fuzz build "${build[@]}"
 
 # One target per core at a time (QUNFA_FUZZ_JOBS, default: the cores).
