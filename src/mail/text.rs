@@ -175,6 +175,10 @@ fn stand_in(c: char) -> Option<usize> {
         .filter(|i| *i < STAND_INS)
 }
 
+fn holds_stand_in(text: &str) -> bool {
+    text.chars().any(|c| stand_in(c).is_some())
+}
+
 /// The tokens of a template's HTML, a stand-in for each value, recorded
 /// once; a message's text is rendered from them with its own values put
 /// in. That gives the text the message's own HTML would give, because:
@@ -277,28 +281,26 @@ impl Skeleton {
         if values.len() > STAND_INS {
             return None;
         }
-        let mut source = String::with_capacity(html.len() + 4 * values.len());
-        let mut between = Vec::with_capacity(values.len() + 1);
+        let mut between: Vec<Box<str>> = Vec::with_capacity(values.len() + 1);
         let mut at = 0;
-        for (i, value) in values.iter().enumerate() {
-            let before = html.get(at..value.start)?;
-            if before.chars().any(|c| stand_in(c).is_some()) {
-                return None;
-            }
-            source.push_str(before);
-            if !value_may_follow(&source) {
-                return None;
-            }
-            source.push(char::from_u32(STAND_IN + i as u32)?);
-            between.push(before.into());
+        for value in values {
+            between.push(html.get(at..value.start)?.into());
             at = value.end;
         }
-        let after = html.get(at..)?;
-        if after.chars().any(|c| stand_in(c).is_some()) {
+        between.push(html.get(at..)?.into());
+        if between.iter().any(|b| holds_stand_in(b)) {
             return None;
         }
-        between.push(after.into());
-        source.push_str(after);
+        let mut source = String::with_capacity(html.len() + 4 * values.len());
+        for (i, before) in between.iter().enumerate() {
+            source.push_str(before);
+            if i < values.len() {
+                if !value_may_follow(&source) {
+                    return None;
+                }
+                source.push(char::from_u32(STAND_IN + i as u32)?);
+            }
+        }
 
         let recorder = Recorder {
             renderer: RefCell::new(Renderer::new(source.len(), None)),
@@ -356,6 +358,9 @@ impl Skeleton {
                         .attrs
                         .iter()
                         .map(|(name, value)| {
+                            if !holds_stand_in(value) {
+                                return (name.clone(), value.clone());
+                            }
                             let mut filled = String::with_capacity(value.len() + 64);
                             for c in value.chars() {
                                 match stand_in(c) {
@@ -449,19 +454,21 @@ impl TokenSink for Recorder {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let holds = |text: &str| text.chars().any(|c| stand_in(c).is_some());
         let mut tokens = self.tokens.borrow_mut();
         match &token {
             Token::CharacterTokens(text) => {
                 let mut rest: &str = text;
-                if self.in_script.get() && holds(text) {
+                if self.in_script.get() && holds_stand_in(text) {
                     self.fits.set(false);
                 }
-                while let Some((at, c)) = rest.char_indices().find(|(_, c)| stand_in(*c).is_some()) {
+                while let Some((at, c, i)) = rest
+                    .char_indices()
+                    .find_map(|(at, c)| stand_in(c).map(|i| (at, c, i)))
+                {
                     if at > 0 {
                         tokens.push(Recorded::Text(rest[..at].into()));
                     }
-                    tokens.push(Recorded::Value(stand_in(c).unwrap_or_default()));
+                    tokens.push(Recorded::Value(i));
                     rest = &rest[at + c.len_utf8()..];
                 }
                 if !rest.is_empty() {
@@ -469,7 +476,7 @@ impl TokenSink for Recorder {
                 }
             }
             Token::TagToken(tag) => {
-                if holds(&tag.name) || tag.attrs.iter().any(|a| holds(&a.name.local)) {
+                if holds_stand_in(&tag.name) || tag.attrs.iter().any(|a| holds_stand_in(&a.name.local)) {
                     self.fits.set(false);
                 }
                 let mut with_values = false;
@@ -488,12 +495,12 @@ impl TokenSink for Recorder {
                     Recorded::Tag(OwnedTag::new(tag))
                 });
             }
-            Token::CommentToken(text) if holds(text) => self.fits.set(false),
+            Token::CommentToken(text) if holds_stand_in(text) => self.fits.set(false),
             Token::DoctypeToken(d)
                 if [&d.name, &d.public_id, &d.system_id]
                     .into_iter()
                     .flatten()
-                    .any(|t| holds(t)) =>
+                    .any(|t| holds_stand_in(t)) =>
             {
                 self.fits.set(false)
             }

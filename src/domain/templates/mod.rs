@@ -428,19 +428,19 @@ impl CompiledTemplate {
             .get_template(MARKED_HTML)
             .and_then(|t| t.render(ctx))
             .map_err(|e| from_minijinja(Part::Html, &e))?;
-        if marked.matches(MARK).count() != 2 * count {
-            return Ok(None);
-        }
         let mut html = String::with_capacity(marked.len());
         let mut values = Vec::with_capacity(count);
+        let mut pieces = 0;
         for (i, piece) in marked.split(MARK).enumerate() {
             let start = html.len();
             html.push_str(piece);
             if i % 2 == 1 {
                 values.push(start..html.len());
             }
+            pieces = i + 1;
         }
-        Ok(Some((html, values)))
+        // A value that held the mark made more pieces than the twin has.
+        Ok((pieces == 2 * count + 1).then_some((html, values)))
     }
 
     /// Whether `part` names the placeholder `name` anywhere (a branch not
