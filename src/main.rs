@@ -4,9 +4,9 @@
 /// small strings on the runtime's threads: with glibc's malloc that was a
 /// fifth of a page's CPU; and what glibc's arenas grew to (what SQLite took
 /// to start a task of a large list, messages built on one thread and freed
-/// on another) stayed in RSS. `allocator::settle` makes
-/// mimalloc give memory back as soon as it is free (docs/benchmarks.md,
-/// "Memory").
+/// on another) stayed in RSS. `allocator::settle` makes mimalloc give memory
+/// back as soon as it is free (docs/benchmarks.md, "the allocator and the
+/// text part").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -36,8 +36,9 @@ mod allocator {
     /// Memory is committed as it is used and returned as soon as it is
     /// free: a campaign's peak RSS stays below 64 MB (with mimalloc's
     /// defaults 90 MB for 20,000 recipients; with glibc 65 MB, and 85 MB for
-    /// 100,000), at no CPU cost the campaign benchmark can see. `MIMALLOC_ARENA_EAGER_COMMIT` and
-    /// `MIMALLOC_PURGE_DELAY` still decide when they are set.
+    /// 100,000), at no CPU cost the campaign benchmark can see.
+    /// `MIMALLOC_ARENA_EAGER_COMMIT` and `MIMALLOC_PURGE_DELAY` still decide
+    /// when they are set.
     pub fn settle() {
         for (option, variable) in [
             (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
