@@ -5,15 +5,14 @@
 //! workers a job is leased; a lease that is not renewed (its worker died)
 //! lets another worker take the job over.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::RandomState;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 use super::AbortOnDrop;
 use crate::app::App;
-use crate::domain::lists::{self, FileEncoding, PackedAddresses};
+use crate::domain::lists::{self, AddressRecords, FileEncoding, PackedAddresses};
 use crate::domain::lists::{ImportJob, ImportProgress};
 use crate::domain::storage::FileStorage;
 use crate::store::{StoreError, StoreResult};
@@ -26,10 +25,13 @@ const BATCH_LINES: i64 = 20_000;
 const MAX_LINE: usize = 64 * 1024;
 /// Seconds a worker holds a job without renewing it.
 const LEASE: i64 = 30;
-/// Addresses of a file remembered for its duplicate check: 16 bytes each,
-/// some 72 MB at most, enough for a file of the largest size (D-17) of
-/// short records. Past it a repeat is left to the store's check.
-const MAX_KEYS: usize = 3_500_000;
+/// The bits of a file's repeat filter: 8 MiB, whatever the file's size.
+/// A million addresses leave about one row in ten million wrongly taken
+/// for a repeat; a file of the largest size (D-17, some 3.5 million short
+/// records) about one in four thousand.
+const FILTER_BITS: usize = 1 << 26;
+/// Bits set per address in the filter.
+const FILTER_HASHES: u32 = 8;
 const IDLE: Duration = Duration::from_secs(2);
 
 /// Runs import jobs until `stop` turns true.
@@ -103,7 +105,14 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
         let now = app.clock.now();
         let Some(added) = app
             .store
-            .import_batch(&job, &batch.rows, batch.progress, now, now + LEASE)
+            .import_batch(
+                &job,
+                &batch.rows,
+                &batch.repeats,
+                batch.progress,
+                now,
+                now + LEASE,
+            )
             .await?
         else {
             tracing::info!(job = %job.id, "import stopped: its list was deleted");
@@ -131,6 +140,9 @@ async fn work(app: &App, stop: &watch::Receiver<bool>, mut batches: usize) -> St
 /// A batch of lines parsed, with the progress to commit with its rows.
 struct Batch {
     rows: PackedAddresses,
+    /// The positions in `rows` of those that may repeat an address read
+    /// before (`FileKeys`), in order.
+    repeats: Vec<usize>,
     progress: ImportProgress,
 }
 
@@ -197,54 +209,27 @@ struct Lines {
     keys: FileKeys,
 }
 
-/// The addresses read so far, as 128-bit hashes of their keys: a repeat of
-/// an earlier line anywhere in the file is counted and left out here, so
-/// the store mostly sees new addresses. Kept for one run of the job only
-/// (the reader lives as long as the writer): after a restart the rows of
-/// the batches committed before are in the list, where the store's
-/// duplicate check finds them.
-struct FileKeys {
-    hashers: [RandomState; 2],
-    seen: HashSet<u128, BuildHasherDefault<TakeLow>>,
-}
+/// The addresses read so far, in a Bloom filter of a fixed size: a row
+/// that repeats an earlier line anywhere in the file is always marked as a
+/// possible repeat, a new one very seldom. The store may then write the
+/// unmarked rows the fast way, as new, and check only the marked ones.
+/// Kept for one run of the job only (the reader lives as long as the
+/// writer): after a restart the rows of the batches committed before are in
+/// the list, where the store's duplicate check finds them.
+struct FileKeys(fastbloom::BloomFilter<RandomState>);
 
 impl FileKeys {
     fn new() -> FileKeys {
-        FileKeys {
-            // Random keys: no one can make two addresses collide on purpose.
-            hashers: [RandomState::new(), RandomState::new()],
-            seen: HashSet::default(),
-        }
+        // Random keys: no one can make an address look like a repeat on purpose.
+        let filter = fastbloom::BloomFilter::with_num_bits(FILTER_BITS)
+            .hasher(RandomState::new())
+            .hashes(FILTER_HASHES);
+        FileKeys(filter)
     }
 
-    /// False when `key` was read before; remembers it.
+    /// True when `key` may have been read before; remembers it.
     fn insert(&mut self, key: &str) -> bool {
-        let [a, b] = &self.hashers;
-        let hash = u128::from(a.hash_one(key)) << 64 | u128::from(b.hash_one(key));
-        if self.seen.len() >= MAX_KEYS {
-            return !self.seen.contains(&hash);
-        }
-        self.seen.insert(hash)
-    }
-}
-
-/// The set's own hasher: its values are hashes already.
-#[derive(Default)]
-struct TakeLow(u64);
-
-impl Hasher for TakeLow {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+        self.0.insert(key)
     }
 }
 
@@ -337,6 +322,7 @@ impl Batch {
     fn at(offset: i64) -> Batch {
         Batch {
             rows: PackedAddresses::default(),
+            repeats: Vec::new(),
             progress: ImportProgress {
                 offset,
                 ..Default::default()
@@ -382,9 +368,8 @@ impl Batch {
         match lists::parse_import_line(text) {
             Some(a) => {
                 self.rows.push(&a);
-                if !self.rows.last_key().is_some_and(|k| keys.insert(k)) {
-                    self.rows.pop();
-                    self.progress.duplicate += 1;
+                if self.rows.last_key().is_some_and(|k| keys.insert(k)) {
+                    self.repeats.push(self.rows.count() - 1);
                 }
             }
             // A first line that is no address is a header: skipped, not counted.
@@ -397,7 +382,6 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::lists::AddressRecords;
 
     fn job() -> ImportJob {
         ImportJob {
@@ -434,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repeat_anywhere_in_the_file_is_left_out_and_counted() {
+    fn a_repeat_anywhere_in_the_file_is_marked_and_kept_in_order() {
         let mut file = b"a@x.cn;first\n".to_vec();
         for i in 0..BATCH_LINES {
             file.extend_from_slice(format!("u{i}@x.cn\n").as_bytes());
@@ -443,20 +427,15 @@ mod tests {
         let mut lines = Lines::new(&job());
         let mut batches = lines.feed(&file);
         batches.push(lines.finish());
-        let counts: Vec<(usize, i64)> = batches
+        let counts: Vec<(usize, &[usize])> = batches
             .iter()
-            .map(|b| (b.rows.count(), b.progress.duplicate))
+            .map(|b| (b.rows.count(), b.repeats.as_slice()))
             .collect();
         // The first line and 19,999 more, then u19999, two repeats, b.
-        assert_eq!(counts, [(BATCH_LINES as usize, 0), (2, 2)]);
+        assert_eq!(counts, [(BATCH_LINES as usize, &[][..]), (4, &[1, 2][..])]);
         let last = &batches[1].rows;
-        let kept: Vec<_> = (0..2)
-            .map(|i| (last.record(i).address, last.record(i).key))
-            .collect();
-        assert_eq!(
-            kept,
-            [("u19999@x.cn", "u19999@x.cn".into()), ("b@x.cn", "b@x.cn".into())]
-        );
+        let kept: Vec<_> = (0..4).map(|i| last.record(i).key).collect();
+        assert_eq!(kept, ["u19999@x.cn", "a@x.cn", "u7@x.cn", "b@x.cn"]);
     }
 
     #[test]

@@ -296,16 +296,19 @@ pub(crate) trait AddressRows {
         now: i64,
     ) -> impl Future<Output = StoreResult<Vec<usize>>> + Send;
 
-    /// The same for an import batch, whose reader has already left out the
-    /// repeats within the file (`FileKeys`): the rows are then mostly new,
-    /// and a backend may store them the fast way first.
+    /// The same for an import batch, whose reader has marked the rows that
+    /// may repeat an address read before (`repeats`, their positions in
+    /// order): the others are new unless the list had them before the
+    /// file, and a backend may store them the fast way first.
     fn import_addresses<R: AddressRecords + ?Sized>(
         &mut self,
         customer_id: i64,
         list_id: i64,
         rows: &R,
+        repeats: &[usize],
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send {
+        let _ = repeats;
         self.insert_addresses(customer_id, list_id, rows, now)
     }
 }
@@ -482,30 +485,7 @@ impl AddressRows for PgConnection {
         if rows.count() >= PG_COPY_FROM {
             return pg_stage_addresses(self, customer_id, list_id, rows, now).await;
         }
-        const SQL: &str = "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, \
-             fullname, var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
-             SELECT $1, $2, $3, a, k, n, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, sex, birthday, phone, area \
-             FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-             $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
-             $18::text[], $19::text[], $20::text[]) WITH ORDINALITY \
-             AS t(a, k, n, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, sex, birthday, phone, area, seq) \
-             ORDER BY seq ON CONFLICT (customer_id, list_id, address_key) DO NOTHING";
-        let records: Vec<AddressRecord<'_>> = (0..rows.count()).map(|i| rows.record(i)).collect();
-        let col = |f: &dyn Fn(&AddressRecord<'_>) -> String| records.iter().map(f).collect::<Vec<String>>();
-        let mut q = sqlx::query(SQL)
-            .bind(customer_id)
-            .bind(list_id)
-            .bind(now)
-            .bind(col(&|r| r.address.to_string()))
-            .bind(col(&|r| r.key.to_string()))
-            .bind(col(&|r| r.fullname.to_string()));
-        for v in 0..10 {
-            q = q.bind(col(&|r| r.vars[v].to_string()));
-        }
-        for e in 0..4 {
-            q = q.bind(col(&|r| r.extra[e].to_string()));
-        }
-        Ok(q.execute(&mut *self).await?.rows_affected())
+        pg_insert_arrays(self, customer_id, list_id, rows, now).await
     }
 
     /// The rows are staged, then inserted by one statement that also
@@ -545,15 +525,24 @@ impl AddressRows for PgConnection {
         Ok((0..skip.len()).filter(|&i| skip[i]).collect())
     }
 
-    /// COPY straight into `addresses`: no staging table, no sort, and one
-    /// WAL record per page instead of per row. Any address already in the
-    /// list (or a repeat the reader could not remember) fails the COPY on the
-    /// unique index; the batch then goes the staging way, which skips them.
+    /// COPY straight into `addresses` of the unmarked rows: no staging
+    /// table, no sort, and one WAL record per page instead of per row. Then
+    /// the marked rows, by an INSERT that skips the keys the list has, which
+    /// is all of them when each repeats an earlier row. An unmarked address
+    /// already in the list (the file's import resumed, or the address added
+    /// meanwhile) fails the COPY on the unique index, and a marked one that
+    /// was new would not keep its place in the file: either way the batch
+    /// goes the staging way instead, which keeps the file's order and skips
+    /// what the list has. (A lookup of the marked keys first depends on the
+    /// planner, whose statistics lag behind a table that an import is
+    /// filling: it chose the list's index and a scan of the whole list for
+    /// every key.)
     async fn import_addresses<R: AddressRecords + ?Sized>(
         &mut self,
         customer_id: i64,
         list_id: i64,
         rows: &R,
+        repeats: &[usize],
         now: i64,
     ) -> StoreResult<u64> {
         if rows.count() < PG_COPY_FROM {
@@ -561,33 +550,81 @@ impl AddressRows for PgConnection {
         }
         sqlx::query("SAVEPOINT direct_copy").execute(&mut *self).await?;
         let lead = format!("{customer_id}\t{list_id}\t{now}");
+        let mut marked = repeats.iter().copied().peekable();
         let copied = copy_rows(
             self,
             "COPY addresses (customer_id, list_id, created_at, address, address_key, fullname, var1, var2, \
              var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) FROM STDIN",
             rows,
-            |_, _, buf| {
+            |i, _, buf| {
+                if marked.next_if_eq(&i).is_some() {
+                    return false;
+                }
                 buf.extend_from_slice(lead.as_bytes());
                 true
             },
         )
         .await;
-        match copied {
+        // The marked rows should all be in the list now; one that the INSERT
+        // adds was new (the filter's rare false alarm) and belongs earlier.
+        let direct = match copied {
+            Ok(added) if repeats.is_empty() => Ok(Some(added)),
             Ok(added) => {
-                sqlx::query("RELEASE SAVEPOINT direct_copy")
-                    .execute(&mut *self)
-                    .await?;
-                Ok(added)
+                let picked = Subset { rows, at: repeats };
+                match pg_insert_arrays(self, customer_id, list_id, &picked, now).await? {
+                    0 => Ok(Some(added)),
+                    _ => Ok(None),
+                }
             }
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                sqlx::query("ROLLBACK TO SAVEPOINT direct_copy")
-                    .execute(&mut *self)
-                    .await?;
-                pg_stage_addresses(self, customer_id, list_id, rows, now).await
-            }
-            Err(e) => Err(e.into()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
+            Err(e) => Err(e),
+        }?;
+        if let Some(added) = direct {
+            sqlx::query("RELEASE SAVEPOINT direct_copy")
+                .execute(&mut *self)
+                .await?;
+            return Ok(added);
         }
+        sqlx::query("ROLLBACK TO SAVEPOINT direct_copy")
+            .execute(&mut *self)
+            .await?;
+        pg_stage_addresses(self, customer_id, list_id, rows, now).await
     }
+}
+
+/// One INSERT of `rows` from arrays, in their order, that skips the keys
+/// the list has; answers how many it added.
+async fn pg_insert_arrays<R: AddressRecords + ?Sized>(
+    conn: &mut PgConnection,
+    customer_id: i64,
+    list_id: i64,
+    rows: &R,
+    now: i64,
+) -> StoreResult<u64> {
+    const SQL: &str = "INSERT INTO addresses (customer_id, list_id, created_at, address, address_key, \
+     fullname, var1, var2, var3, var4, var5, var6, var7, var8, var9, var10, sex, birthday, phone, area) \
+     SELECT $1, $2, $3, a, k, n, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, sex, birthday, phone, area \
+     FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+     $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
+     $18::text[], $19::text[], $20::text[]) WITH ORDINALITY \
+     AS t(a, k, n, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, sex, birthday, phone, area, seq) \
+     ORDER BY seq ON CONFLICT (customer_id, list_id, address_key) DO NOTHING";
+    let records: Vec<AddressRecord<'_>> = (0..rows.count()).map(|i| rows.record(i)).collect();
+    let col = |f: &dyn Fn(&AddressRecord<'_>) -> String| records.iter().map(f).collect::<Vec<String>>();
+    let mut q = sqlx::query(SQL)
+        .bind(customer_id)
+        .bind(list_id)
+        .bind(now)
+        .bind(col(&|r| r.address.to_string()))
+        .bind(col(&|r| r.key.to_string()))
+        .bind(col(&|r| r.fullname.to_string()));
+    for v in 0..10 {
+        q = q.bind(col(&|r| r.vars[v].to_string()));
+    }
+    for e in 0..4 {
+        q = q.bind(col(&|r| r.extra[e].to_string()));
+    }
+    Ok(q.execute(conn).await?.rows_affected())
 }
 
 /// Sends `rows` to `copy` (a COPY … FROM STDIN, text format) 1 MiB at a
@@ -750,7 +787,8 @@ impl Store {
         }
     }
 
-    /// Stores one batch of an import with the job's progress, in one
+    /// Stores one batch of an import (its rows, and the positions of those
+    /// that may repeat an address read before) with the job's progress, in one
     /// transaction: a batch is either wholly done or not at all. Returns how
     /// many addresses were added, or `None` when the job's list is gone (the
     /// job has then failed).
@@ -758,6 +796,7 @@ impl Store {
         &self,
         job: &ImportJob,
         rows: &PackedAddresses,
+        repeats: &[usize],
         progress: ImportProgress,
         now: i64,
         lease_until: i64,
@@ -793,9 +832,9 @@ impl Store {
                 return Ok(None);
             }
             let (customer, list) = (job.customer_id.get(), job.list_id.get());
-            let added = tx.import_addresses(customer, list, rows, now).await?;
+            let added = tx.import_addresses(customer, list, rows, repeats, now).await?;
             addresses_changed(&mut *tx, customer, list, added as i64).await?;
-            let duplicate = progress.duplicate + rows.count() as i64 - added as i64;
+            let duplicate = rows.count() as i64 - added as i64;
             sqlx::query(
                 "UPDATE import_jobs SET offset_done = $1, lines_done = lines_done + $2, added = added + $3, \
                  invalid = invalid + $4, duplicate = duplicate + $5, lease_until = $6, \

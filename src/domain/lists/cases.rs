@@ -219,8 +219,6 @@ pub struct ImportProgress {
     pub offset: i64,
     pub lines: i64,
     pub invalid: i64,
-    /// Repeats of an address earlier in the file, left out of the batch's rows.
-    pub duplicate: i64,
     /// The file is read to its end.
     pub finished: bool,
 }

@@ -222,15 +222,6 @@ impl PackedAddresses {
         Some(&self.text[start..self.ends[n + 1] as usize])
     }
 
-    /// Takes the last record pushed back out.
-    pub fn pop(&mut self) {
-        if let Some(n) = self.ends.len().checked_sub(PACKED_FIELDS) {
-            let start = n.checked_sub(1).map_or(0, |e| self.ends[e] as usize);
-            self.text.truncate(start);
-            self.ends.truncate(n);
-        }
-    }
-
     fn field(&mut self, s: &str) {
         self.text.push_str(s);
         self.ends.push(self.text.len() as u32);
