@@ -455,10 +455,6 @@ fn json_array<S: AsRef<str> + serde::Serialize>(texts: &[S]) -> String {
     serde_json::to_string(texts).unwrap_or_else(|_| "[]".to_string())
 }
 
-/// The page cache of a SQLite connection that imports: 16 MiB, four times
-/// the default, kept by that connection once it has imported.
-const IMPORT_CACHE: &str = "PRAGMA cache_size = -16384";
-
 /// From this many rows PostgreSQL gets them by COPY into a staging table;
 /// fewer go in one INSERT from arrays.
 const PG_COPY_FROM: usize = 1_000;
@@ -803,17 +799,15 @@ impl Store {
     ) -> StoreResult<Option<u64>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let setting = match self {
-                // The address index of a growing list stays in memory for the
-                // batches to come (pages are allocated only as they are used).
-                Store::Sqlite(_) => IMPORT_CACHE,
+            if matches!(self, Store::Postgres(_)) {
                 // The batch's rows and the job's offset commit together, so a
                 // commit lost in a server crash is only read and imported again:
                 // no need to wait for its WAL flush (SQLite's synchronous=NORMAL
                 // makes the same trade).
-                Store::Postgres(_) => "SET LOCAL synchronous_commit = off",
-            };
-            sqlx::query(setting).execute(&mut *tx).await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let list_ok = job.list_id == ListId(0)
                 || sqlx::query_scalar::<_, i64>("SELECT id FROM lists WHERE id = $1 AND customer_id = $2")
                     .bind(job.list_id)
