@@ -305,10 +305,9 @@ pub(crate) trait AddressRows {
         customer_id: i64,
         list_id: i64,
         rows: &R,
-        repeats: &[usize],
+        _repeats: &[usize],
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send {
-        let _ = repeats;
         self.insert_addresses(customer_id, list_id, rows, now)
     }
 }
@@ -564,17 +563,15 @@ impl AddressRows for PgConnection {
         // The marked rows should all be in the list now; one that the INSERT
         // adds was new (the filter's rare false alarm) and belongs earlier.
         let direct = match copied {
-            Ok(added) if repeats.is_empty() => Ok(Some(added)),
+            Ok(added) if repeats.is_empty() => Some(added),
             Ok(added) => {
-                let picked = Subset { rows, at: repeats };
-                match pg_insert_arrays(self, customer_id, list_id, &picked, now).await? {
-                    0 => Ok(Some(added)),
-                    _ => Ok(None),
-                }
+                let marked = Subset { rows, at: repeats };
+                let new = pg_insert_arrays(self, customer_id, list_id, &marked, now).await?;
+                (new == 0).then_some(added)
             }
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(None),
-            Err(e) => Err(e),
-        }?;
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => None,
+            Err(e) => return Err(e.into()),
+        };
         if let Some(added) = direct {
             sqlx::query("RELEASE SAVEPOINT direct_copy")
                 .execute(&mut *self)
