@@ -165,7 +165,7 @@ async fn read_file(app: App, job: ImportJob, out: mpsc::Sender<StoreResult<Batch
             return;
         }
     };
-    let mut lines = Lines::new(&job);
+    let mut lines = Lines::new(&job, app.store.uses_import_repeats());
     loop {
         let chunk = match cursor.next_chunk().await {
             Ok(c) => c,
@@ -206,7 +206,8 @@ struct Lines {
     batch: Batch,
     /// A line with text was read (so a malformed line is no header).
     content_seen: bool,
-    keys: FileKeys,
+    /// None when the store does not use the marks.
+    keys: Option<FileKeys>,
 }
 
 /// The addresses read so far, in a Bloom filter of a fixed size: a row
@@ -234,14 +235,15 @@ impl FileKeys {
 }
 
 impl Lines {
-    fn new(job: &ImportJob) -> Lines {
+    /// `mark`: whether to mark the rows that may repeat an earlier line.
+    fn new(job: &ImportJob, mark: bool) -> Lines {
         Lines {
             encoding: job.encoding,
             pending: Vec::new(),
             dropped: 0,
             batch: Batch::at(job.offset_done),
             content_seen: job.lines_done > 0,
-            keys: FileKeys::new(),
+            keys: mark.then(FileKeys::new),
         }
     }
 
@@ -311,7 +313,7 @@ impl Lines {
             consumed,
             self.encoding,
             &mut self.content_seen,
-            &mut self.keys,
+            self.keys.as_mut(),
         );
         self.close_if_full(done);
     }
@@ -344,7 +346,7 @@ impl Batch {
         consumed: i64,
         encoding: FileEncoding,
         content_seen: &mut bool,
-        keys: &mut FileKeys,
+        keys: Option<&mut FileKeys>,
     ) {
         let at_start = self.progress.offset == 0;
         self.progress.offset += consumed;
@@ -368,7 +370,9 @@ impl Batch {
         match lists::parse_import_line(text) {
             Some(a) => {
                 self.rows.push(&a);
-                if self.rows.last_key().is_some_and(|k| keys.insert(k)) {
+                if let Some(keys) = keys
+                    && self.rows.last_key().is_some_and(|k| keys.insert(k))
+                {
                     self.repeats.push(self.rows.count() - 1);
                 }
             }
@@ -406,7 +410,7 @@ mod tests {
 
     /// Feeds `file` in chunks of `chunk` bytes; the last batch's progress.
     fn read(file: &[u8], chunk: usize) -> (ImportProgress, usize) {
-        let mut lines = Lines::new(&job());
+        let mut lines = Lines::new(&job(), false);
         let mut batches = Vec::new();
         for c in file.chunks(chunk) {
             batches.extend(lines.feed(c));
@@ -424,7 +428,7 @@ mod tests {
             file.extend_from_slice(format!("u{i}@x.cn\n").as_bytes());
         }
         file.extend_from_slice(b"A@X.CN;again\nu7@X.cn\nb@x.cn\n");
-        let mut lines = Lines::new(&job());
+        let mut lines = Lines::new(&job(), true);
         let mut batches = lines.feed(&file);
         batches.push(lines.finish());
         let counts: Vec<(usize, &[usize])> = batches

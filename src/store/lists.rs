@@ -780,6 +780,13 @@ impl Store {
         }
     }
 
+    /// Whether `import_batch` makes use of the rows marked as possible
+    /// repeats: PostgreSQL copies the others the fast way; SQLite checks
+    /// every row the same way, so a reader need not mark them.
+    pub fn uses_import_repeats(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
     /// Stores one batch of an import (its rows, and the positions of those
     /// that may repeat an address read before) with the job's progress, in one
     /// transaction: a batch is either wholly done or not at all. Returns how
