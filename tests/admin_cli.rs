@@ -147,30 +147,59 @@ async fn passwords_change_for_the_api_at_once(app: TestApp) {
 async fn passwords_are_stored_with_a_slow_hash(app: TestApp) {
     app.customer("acme", "hunter2", 0).await;
     let digest = md5_hex("hunter2");
-    let hash: String = match app.backend {
+    let hash = customer_hash(&app, None).await;
+    assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
+    assert!(!hash.contains("hunter2") && !hash.contains(&digest));
+    app.stop().await;
+}
+
+/// A hash an older release stored (argon2's default parameters, 19 MiB)
+/// still lets its customer in, and is made again with today's parameters
+/// at that login; a wrong password changes nothing.
+async fn an_older_hash_still_verifies_and_is_made_again(app: TestApp) {
+    use argon2::password_hash::PasswordHasher;
+    app.customer("acme", "hunter2", 0).await;
+    let old = argon2::Argon2::default()
+        .hash_password(md5_hex("hunter2").as_bytes())
+        .unwrap()
+        .to_string();
+    assert!(old.contains("m=19456,t=2,p=1"), "{old}");
+    customer_hash(&app, Some(&old)).await;
+    let info = |password: &'static str| app.api("account.php", "acme", password, "do=customer-info");
+    assert!(!info("wrong").await.text().contains("<customer>"));
+    assert_eq!(customer_hash(&app, None).await, old);
+    assert!(info("hunter2").await.text().contains("<customer>"));
+    let now = customer_hash(&app, None).await;
+    assert!(now.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{now}");
+    assert!(info("hunter2").await.text().contains("<customer>"));
+    assert!(!info("wrong").await.text().contains("<customer>"));
+    app.stop().await;
+}
+
+/// The customer's stored hash, after setting it to `set` when given.
+async fn customer_hash(app: &TestApp, set: Option<&str>) -> String {
+    const SET: &str = "UPDATE customers SET password_hash = $1";
+    const GET: &str = "SELECT password_hash FROM customers";
+    match app.backend {
         Backend::Sqlite => {
-            let url = app.database_url.clone();
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let h = sqlx::query_scalar("SELECT password_hash FROM customers")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            if let Some(h) = set {
+                sqlx::query(SET).bind(h).execute(&pool).await.unwrap();
+            }
+            let h = sqlx::query_scalar(GET).fetch_one(&pool).await.unwrap();
             pool.close().await;
             h
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-            let h = sqlx::query_scalar("SELECT password_hash FROM customers")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            if let Some(h) = set {
+                sqlx::query(SET).bind(h).execute(&pool).await.unwrap();
+            }
+            let h = sqlx::query_scalar(GET).fetch_one(&pool).await.unwrap();
             pool.close().await;
             h
         }
-    };
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(!hash.contains("hunter2") && !hash.contains(&digest));
-    app.stop().await;
+    }
 }
 
 /// `admin api-key`: the key alone on one line, listed without it, revoked
@@ -223,4 +252,5 @@ both_stores!(
     bad_commands_get_one_line_and_change_nothing,
     passwords_change_for_the_api_at_once,
     passwords_are_stored_with_a_slow_hash,
+    an_older_hash_still_verifies_and_is_made_again,
 );

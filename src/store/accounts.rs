@@ -256,6 +256,39 @@ impl AccountStorage for Store {
         Ok(n == 1)
     }
 
+    async fn replace_password_hash(
+        &self,
+        role: Role,
+        username: &Username,
+        old: &str,
+        new: &str,
+    ) -> StoreResult<bool> {
+        let username_key = &username.key();
+        let n = match role {
+            Role::Customer => {
+                self.write(
+                    "UPDATE customers SET password_hash = $1 WHERE username_key = $2 AND password_hash = $3",
+                    &[Arg::Text(new), Arg::Text(username_key), Arg::Text(old)],
+                )
+                .await?
+            }
+            Role::Agent | Role::Manager => {
+                self.write(
+                    "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3 \
+                     AND password_hash = $4",
+                    &[
+                        Arg::Text(new),
+                        Arg::Text(role.as_str()),
+                        Arg::Text(username_key),
+                        Arg::Text(old),
+                    ],
+                )
+                .await?
+            }
+        };
+        Ok(n == 1)
+    }
+
     async fn set_customer_disabled(&self, username: &Username, disabled: bool) -> StoreResult<bool> {
         let n = self
             .write(

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::{AccountStorage, Md5Digest, Principal, Role, Username, hash_credential, verify_credential};
+use super::{
+    AccountStorage, Md5Digest, Principal, Role, Username, credential_outdated, hash_credential, slow_hash,
+    verify_credential,
+};
 use crate::domain::ids::{CustomerId, OperatorId};
 
 const FAILURES_ALLOWED: u32 = 10;
@@ -116,9 +119,12 @@ impl Authenticator {
         for candidate in candidates {
             let key = remember_key(&stored.password_hash, &candidate);
             let ok = self.remembered(&key) || {
-                let ok = slow_verify(candidate, stored.password_hash.clone()).await;
+                let ok = slow_verify(candidate.clone(), stored.password_hash.clone()).await;
                 if ok {
                     self.remember(key);
+                    if credential_outdated(&stored.password_hash) {
+                        rehash(s, role, username, candidate, &stored.password_hash).await;
+                    }
                 }
                 ok
             };
@@ -197,7 +203,15 @@ fn remember_key(stored_hash: &str, digest: &Md5Digest) -> [u8; 32] {
 }
 
 async fn slow_verify(digest: Md5Digest, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_credential(&digest, &stored))
-        .await
-        .unwrap_or(false)
+    slow_hash(move || verify_credential(&digest, &stored)).await
+}
+
+/// Stores the credential again with today's parameters, unless it changed
+/// since it was read (a password change wins). A failure leaves the old
+/// hash, which still verifies.
+async fn rehash(s: &impl AccountStorage, role: Role, username: &Username, digest: Md5Digest, old: &str) {
+    let fresh = slow_hash(move || hash_credential(&digest)).await;
+    if let Err(e) = s.replace_password_hash(role, username, old, &fresh).await {
+        tracing::warn!(error = %e, "storing a credential's new hash");
+    }
 }

@@ -3,7 +3,7 @@
 
 use jiff::civil::Date;
 
-use super::{CreditChange, hash_credential};
+use super::{CreditChange, hash_credential, slow_hash};
 use super::{
     Customer, InvalidServiceChange, LedgerEntry, Md5Digest, Profile, Role, Service, ServiceChange, Username,
 };
@@ -62,6 +62,16 @@ pub trait AccountStorage: Sync {
         role: Role,
         username: &Username,
         hash: &str,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Replaces an account's stored credential if it is still `old`; false
+    /// if it is not (changed meanwhile) or there is no such account.
+    fn replace_password_hash(
+        &self,
+        role: Role,
+        username: &Username,
+        old: &str,
+        new: &str,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// False if there is no such customer.
@@ -132,9 +142,7 @@ async fn hash_plain(password: &str) -> Result<String, AccountError> {
         return Err(AccountError::EmptyPassword);
     }
     let digest = Md5Digest::of_plain(password);
-    Ok(tokio::task::spawn_blocking(move || hash_credential(&digest))
-        .await
-        .expect("hashing a credential does not panic"))
+    Ok(slow_hash(move || hash_credential(&digest)).await)
 }
 
 /// Adds a customer, with its password stored as a slow hash of its md5.

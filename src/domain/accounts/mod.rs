@@ -11,10 +11,13 @@ pub use sessions::*;
 
 use std::fmt;
 
-use argon2::Argon2;
+use std::sync::LazyLock;
+
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::{Algorithm, Argon2, Params, Version};
 use jiff::civil::Date;
 use md5::{Digest, Md5};
+use tokio::sync::Semaphore;
 
 use crate::clock;
 use crate::domain::ids::{CustomerId, OperatorId, TaskId};
@@ -125,19 +128,63 @@ impl fmt::Debug for Md5Digest {
 /// API (md5) and the console (plain password) share one credential (D-9).
 /// Slow on purpose: call it off the async threads.
 pub fn hash_credential(digest: &Md5Digest) -> String {
-    Argon2::default()
+    argon2()
         .hash_password(digest.as_str().as_bytes())
-        .expect("argon2 with default parameters and a random salt cannot fail")
+        .expect("argon2 with valid parameters and a random salt cannot fail")
         .to_string()
 }
 
+/// Checks `digest` against a stored hash, with the parameters the hash was
+/// made with.
 pub fn verify_credential(digest: &Md5Digest, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
+        Ok(parsed) => argon2()
             .verify_password(digest.as_str().as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Whether a stored hash was made with other parameters than
+/// [`hash_credential`] uses now (an older release's), and should be made
+/// again the next time its password is known.
+pub fn credential_outdated(stored: &str) -> bool {
+    let current = argon2_params();
+    PasswordHash::new(stored)
+        .ok()
+        .and_then(|h| Params::try_from(&h).ok())
+        .is_none_or(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) != (current.m_cost(), current.t_cost(), current.p_cost())
+        })
+}
+
+/// argon2id with 7 MiB of memory, five passes and one lane: one of the
+/// settings OWASP's Password Storage Cheat Sheet gives as equally strong as
+/// the crate's default (19 MiB, two passes), with little more than a third of
+/// the memory while a check runs.
+fn argon2_params() -> Params {
+    Params::new(7 * 1024, 5, 1, None).expect("valid argon2 parameters")
+}
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params())
+}
+
+/// At most one slow hash a core at a time: each holds its memory while it
+/// runs, and more at once would only wait for a core.
+static SLOW_HASHES: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// Runs `f` (a slow hash or its check) off the async threads, once a core
+/// is free for it.
+pub async fn slow_hash<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let _turn = SLOW_HASHES
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("hashing a credential does not panic")
 }
 
 /// A customer's profile (1.1).
