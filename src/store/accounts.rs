@@ -236,24 +236,7 @@ impl AccountStorage for Store {
     }
 
     async fn set_password_hash(&self, role: Role, username: &Username, hash: &str) -> StoreResult<bool> {
-        let username_key = &username.key();
-        let n = match role {
-            Role::Customer => {
-                self.write(
-                    "UPDATE customers SET password_hash = $1 WHERE username_key = $2",
-                    &[Arg::Text(hash), Arg::Text(username_key)],
-                )
-                .await?
-            }
-            Role::Agent | Role::Manager => {
-                self.write(
-                    "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3",
-                    &[Arg::Text(hash), Arg::Text(role.as_str()), Arg::Text(username_key)],
-                )
-                .await?
-            }
-        };
-        Ok(n == 1)
+        update_password_hash(self, role, username, hash, None).await
     }
 
     async fn replace_password_hash(
@@ -263,30 +246,7 @@ impl AccountStorage for Store {
         old: &str,
         new: &str,
     ) -> StoreResult<bool> {
-        let username_key = &username.key();
-        let n = match role {
-            Role::Customer => {
-                self.write(
-                    "UPDATE customers SET password_hash = $1 WHERE username_key = $2 AND password_hash = $3",
-                    &[Arg::Text(new), Arg::Text(username_key), Arg::Text(old)],
-                )
-                .await?
-            }
-            Role::Agent | Role::Manager => {
-                self.write(
-                    "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3 \
-                     AND password_hash = $4",
-                    &[
-                        Arg::Text(new),
-                        Arg::Text(role.as_str()),
-                        Arg::Text(username_key),
-                        Arg::Text(old),
-                    ],
-                )
-                .await?
-            }
-        };
-        Ok(n == 1)
+        update_password_hash(self, role, username, new, Some(old)).await
     }
 
     async fn set_customer_disabled(&self, username: &Username, disabled: bool) -> StoreResult<bool> {
@@ -424,4 +384,42 @@ impl AccountStorage for Store {
             .await?;
         Ok(n == 1)
     }
+}
+
+/// Stores an account's credential, only where it is still `only_if` when
+/// given; false if no account was changed.
+async fn update_password_hash(
+    store: &Store,
+    role: Role,
+    username: &Username,
+    hash: &str,
+    only_if: Option<&str>,
+) -> StoreResult<bool> {
+    let username_key = &username.key();
+    let n = match role {
+        Role::Customer => {
+            store
+                .write(
+                    "UPDATE customers SET password_hash = $1 WHERE username_key = $2 \
+                     AND ($3 IS NULL OR password_hash = $3)",
+                    &[Arg::Text(hash), Arg::Text(username_key), Arg::OptText(only_if)],
+                )
+                .await?
+        }
+        Role::Agent | Role::Manager => {
+            store
+                .write(
+                    "UPDATE operators SET password_hash = $1 WHERE role = $2 AND username_key = $3 \
+                     AND ($4 IS NULL OR password_hash = $4)",
+                    &[
+                        Arg::Text(hash),
+                        Arg::Text(role.as_str()),
+                        Arg::Text(username_key),
+                        Arg::OptText(only_if),
+                    ],
+                )
+                .await?
+        }
+    };
+    Ok(n == 1)
 }
